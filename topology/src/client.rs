@@ -1,0 +1,250 @@
+//! The one place that builds Redis connections.
+//!
+//! Every connection gets a connect timeout and a response timeout, so no
+//! call into a dead, paused or firewalled server can hang a run. Errors are
+//! classified into what a user can act on (wrong password, not a Redis
+//! server, TLS mismatch, still loading) without ever echoing the password.
+
+use crate::secret::Secret;
+use crate::target::Target;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Bounds on every network wait.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// TCP connect plus TLS handshake plus AUTH.
+    pub connect: Duration,
+    /// Each command's reply.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(3),
+            response: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a connection could not be made or used, in terms a user can act on.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Nothing listens there, or the host is unreachable.
+    #[error("failed to connect to {address}: {detail}")]
+    Unreachable {
+        /// `host:port`.
+        address: String,
+        /// The OS or client error.
+        detail: String,
+    },
+    /// No answer within the connect or response timeout.
+    #[error("failed to get an answer from {address} within {timeout:?} (wrong port, firewall, paused server, or TLS/plaintext mismatch)")]
+    Timeout {
+        /// `host:port`.
+        address: String,
+        /// The bound that expired.
+        timeout: Duration,
+    },
+    /// WRONGPASS: unknown user or wrong password (Redis does not say which).
+    #[error("failed to authenticate as `{user}` on {address}: wrong user or password")]
+    Auth {
+        /// `host:port`.
+        address: String,
+        /// The user name (never the password).
+        user: String,
+    },
+    /// The peer does not speak RESP.
+    #[error("failed to talk to {address}: the server does not speak the Redis protocol ({detail})")]
+    NotRedis {
+        /// `host:port`.
+        address: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// TLS handshake failure (plaintext server, bad certificate, …).
+    #[error("failed to establish TLS with {address}: {detail}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The server answered -LOADING.
+    #[error("failed to use {address}: the server is still loading its dataset; retry when loading is done")]
+    Loading {
+        /// `host:port`.
+        address: String,
+    },
+    /// A TLS file could not be read.
+    #[error("failed to read TLS file {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else the client reported.
+    #[error("failed to use {address}: {detail}")]
+    Other {
+        /// `host:port`.
+        address: String,
+        /// The error, with any password removed.
+        detail: String,
+    },
+}
+
+/// Makes sure rustls has a process-wide crypto provider. Two providers in one
+/// binary (ring from one dependency, aws-lc-rs from another) make rustls
+/// refuse to pick one; installing ring explicitly settles it.
+pub fn install_crypto_provider() {
+    // Err means one is already installed, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Builds a redis-rs client for a target (no I/O yet).
+pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
+    install_crypto_provider();
+    let mut redis_settings = RedisConnectionInfo::default().set_db(target.db).set_skip_set_lib_name();
+    if let Some(user) = &target.user {
+        redis_settings = redis_settings.set_username(user);
+    }
+    if let Some(password) = &target.password {
+        redis_settings = redis_settings.set_password(password.expose());
+    }
+    let addr = if target.tls {
+        ConnectionAddr::TcpTls {
+            host: target.host.clone(),
+            port: target.port,
+            insecure: false,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(target.host.clone(), target.port)
+    };
+    let info = addr
+        .into_connection_info()
+        .map_err(|e| other(target, &e))?
+        .set_redis_settings(redis_settings);
+    let files = &target.tls_files;
+    if target.tls && (files.ca.is_some() || files.cert.is_some()) {
+        let read = |p: &std::path::PathBuf| {
+            std::fs::read(p).map_err(|source| ClientError::TlsFile {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let root_cert = files.ca.as_ref().map(read).transpose()?;
+        let client_tls = match (&files.cert, &files.key) {
+            (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+                client_cert: read(c)?,
+                client_key: read(k)?,
+            }),
+            _ => None,
+        };
+        redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert })
+            .map_err(|e| classify(target, &e, Duration::ZERO))
+    } else {
+        redis::Client::open(info).map_err(|e| other(target, &e))
+    }
+}
+
+/// Opens a multiplexed connection, authenticates, and proves the server
+/// answers with a PING. Every step is bounded by `timeouts`.
+pub async fn connect(target: &Target, timeouts: &Timeouts) -> Result<MultiplexedConnection, ClientError> {
+    let client = client_for(target)?;
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
+    // The outer timeout also bounds what the inner ones do not cover (DNS).
+    let connecting = client.get_multiplexed_async_connection_with_config(&config);
+    let mut conn = match tokio::time::timeout(timeouts.connect + timeouts.response, connecting).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(classify(target, &e, timeouts.connect)),
+        Err(_) => return Err(timeout(target, timeouts.connect)),
+    };
+    let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+    match ping {
+        Ok(_) => Ok(conn),
+        // An anonymous connection to an ACL-protected server is still a
+        // working connection: the caller asked for one to test exactly that.
+        Err(e) if is_noauth(&e) && target.password.is_none() => Ok(conn),
+        Err(e) => Err(classify(target, &e, timeouts.response)),
+    }
+}
+
+/// A connection with no credentials, to test what strangers can do.
+pub async fn connect_anonymous(target: &Target, timeouts: &Timeouts) -> Result<MultiplexedConnection, ClientError> {
+    connect(&target.anonymous(), timeouts).await
+}
+
+/// True for -NOAUTH replies (authentication required).
+pub fn is_noauth(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOAUTH") || e.to_string().contains("NOAUTH")
+}
+
+/// True for -NOPERM replies (ACL denied the command).
+pub fn is_noperm(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOPERM") || e.to_string().contains("NOPERM")
+}
+
+fn timeout(target: &Target, t: Duration) -> ClientError {
+    ClientError::Timeout {
+        address: target.address(),
+        timeout: t,
+    }
+}
+
+fn other(target: &Target, e: &redis::RedisError) -> ClientError {
+    ClientError::Other {
+        address: target.address(),
+        detail: scrub(&e.to_string(), target.password.as_ref()),
+    }
+}
+
+/// Maps a redis-rs error to what the user can do about it.
+pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> ClientError {
+    let address = target.address();
+    let text = scrub(&e.to_string(), target.password.as_ref());
+    let lower = text.to_lowercase();
+    if e.code() == Some("WRONGPASS") || lower.contains("wrongpass") || lower.contains("invalid username-password") {
+        return ClientError::Auth {
+            address,
+            user: target.user_name().to_owned(),
+        };
+    }
+    if e.code() == Some("LOADING") || lower.contains("loading") && lower.contains("dataset") {
+        return ClientError::Loading { address };
+    }
+    if e.is_timeout() || lower.contains("timed out") || lower.contains("timeout") {
+        return timeout(target, bound);
+    }
+    if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") || lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        return ClientError::Tls { address, detail: text };
+    }
+    if e.is_connection_refusal() || lower.contains("refused") || lower.contains("unreachable") || lower.contains("no route") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        return ClientError::Unreachable { address, detail: text };
+    }
+    if lower.contains("parse") || lower.contains("response was") || lower.contains("invalid") || lower.contains("unexpected") || lower.contains("protocol") {
+        return ClientError::NotRedis { address, detail: text };
+    }
+    if e.is_unrecoverable_error() || e.is_io_error() {
+        // A peer that closes the connection after a RESP command (HTTP servers
+        // do this on a malformed request) looks like a dropped connection.
+        return ClientError::NotRedis { address, detail: text };
+    }
+    ClientError::Other { address, detail: text }
+}
+
+/// Removes a password from an error message, in case a client library ever
+/// echoes it back.
+pub fn scrub(text: &str, password: Option<&Secret>) -> String {
+    match password {
+        Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "***"),
+        _ => text.to_owned(),
+    }
+}
