@@ -1,1 +1,178 @@
-//! stub
+//! `verify`: checks a Redis deployment for production readiness.
+//!
+//! Each check ([`check::Check`]) has a stable id, evidence for its verdict
+//! and a fix that names the `redis-conf/` line, Helm value or Terraform
+//! variable. The checks run against a live target or against the hardened
+//! deployment the tool launches itself, and report as text, JSON or JUnit.
+//!
+//! Safety: the verifier never executes a destructive command. Permission
+//! probes use `ACL DRYRUN` or `MULTI`/`DISCARD` ([`probe`]); the only keys it
+//! writes live under one random prefix per run and carry a TTL.
+
+pub mod check;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod ctx;
+pub mod cves;
+pub mod docs;
+pub mod exit;
+pub mod info;
+pub mod probe;
+pub mod report;
+pub mod runner;
+
+use clap::Parser;
+use cli::{Cli, Command, LaunchProfile};
+use config::Settings;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+use topology::{Deployment, Profile, Target, TargetOptions, Timeouts, TlsFiles, Topology};
+
+/// Runs the CLI with `args` and returns the exit code.
+pub fn main_with_args<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::ERROR } else { exit::PASS };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fatal(&format!("failed to start the async runtime: {e}")),
+    };
+    runtime.block_on(run(cli))
+}
+
+fn fatal(message: &str) -> i32 {
+    eprintln!("verify: error: {message}");
+    exit::ERROR
+}
+
+async fn run(cli: Cli) -> i32 {
+    if let Some(Command::List { markdown }) = &cli.command {
+        let text = if *markdown { docs::markdown(checks::REGISTRY) } else { docs::list(checks::REGISTRY) };
+        return match emit(&cli, &text) {
+            Ok(()) => exit::PASS,
+            Err(e) => fatal(&e),
+        };
+    }
+    let settings = match load_settings(&cli) {
+        Ok(s) => s,
+        Err(e) => return fatal(&e),
+    };
+    let timeouts = match (secs(cli.connect_timeout), secs(cli.timeout)) {
+        (Some(connect), Some(response)) => Timeouts { connect, response },
+        _ => return fatal("failed to read timeouts: --connect-timeout and --timeout take positive seconds"),
+    };
+
+    // Keep the launched deployment alive until the report is written.
+    let mut _deployment = None;
+    let (target, launched) = match &cli.target {
+        Some(url) => {
+            let options = TargetOptions {
+                user: cli.user.clone(),
+                password_file: cli.password_file.clone(),
+                password_from_env: true,
+                tls: TlsFiles {
+                    ca: cli.tls_ca.clone(),
+                    cert: cli.tls_cert.clone(),
+                    key: cli.tls_key.clone(),
+                },
+            };
+            match Target::parse(url, &options) {
+                Ok(t) => (t, None),
+                Err(e) => return fatal(&e.to_string()),
+            }
+        }
+        None => {
+            let profile = match cli.launch {
+                LaunchProfile::Hardened => Profile::Hardened,
+                LaunchProfile::Stock => Profile::Stock,
+            };
+            eprintln!("verify: no --target given; launching the {} standalone deployment", if profile == Profile::Hardened { "hardened" } else { "stock (weak)" });
+            match Deployment::launch(&Topology::Standalone, profile).await {
+                Ok(d) => {
+                    let t = d.target.clone();
+                    let desc = d.describe();
+                    _deployment = Some(d);
+                    (t, Some(desc))
+                }
+                Err(e) => return fatal(&e.to_string()),
+            }
+        }
+    };
+
+    let conn = match topology::connect(&target, &timeouts).await {
+        Ok(c) => c,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let ctx = ctx::Ctx::live(target.clone(), conn, timeouts, settings.clone());
+    let results = runner::run_checks(&ctx, checks::REGISTRY).await;
+    let report = runner::Report {
+        target: target.redacted(),
+        launched,
+        settings,
+        results,
+    };
+    let colour = cli.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match cli.format {
+        report::Format::Human => report::human::render(&report, colour),
+        report::Format::Json => report::json::render(&report),
+        report::Format::Junit => report::junit::render(&report),
+    };
+    if let Err(e) = emit(&cli, &text) {
+        return fatal(&e);
+    }
+    if cli.output.is_some() || cli.format != report::Format::Human {
+        let s = report.summary();
+        eprintln!(
+            "verify: {} pass, {} fail, {} warn, {} skip, {} error; exit {}",
+            s.pass,
+            s.fail,
+            s.warn,
+            s.skip,
+            s.error,
+            report.exit_code()
+        );
+    }
+    report.exit_code()
+}
+
+fn secs(v: f64) -> Option<Duration> {
+    (v.is_finite() && v > 0.0 && v < 3600.0).then(|| Duration::from_secs_f64(v))
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings, String> {
+    let ids = checks::ids();
+    let mut settings = match &cli.config {
+        Some(path) => Settings::load(path, &ids).map_err(|e| e.to_string())?,
+        None if Path::new("verify.toml").is_file() => Settings::load(Path::new("verify.toml"), &ids).map_err(|e| e.to_string())?,
+        None => Settings::default(),
+    };
+    if let Some(w) = cli.workload {
+        settings.workload = w;
+    }
+    if let Some(u) = &cli.app_user {
+        settings.app_user = Some(u.clone());
+    }
+    Ok(settings)
+}
+
+fn emit(cli: &Cli, text: &str) -> Result<(), String> {
+    match &cli.output {
+        Some(path) => std::fs::write(path, text).map_err(|e| format!("failed to write {}: {e}", path.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("failed to write the report: {e}"))
+        }
+    }
+}

@@ -31,7 +31,8 @@ pub enum Profile {
     /// `redis-conf/` rendered with fresh credentials: the project's policy.
     Hardened,
     /// Stock defaults made deliberately weak (no auth, protected-mode off,
-    /// no persistence, DEBUG on, `allkeys-lru`): what checks must catch.
+    /// no persistence, DEBUG/MODULE and protected configs on, `allkeys-lru`,
+    /// no maxmemory, slow log and keepalive off): what every check must catch.
     Stock,
 }
 
@@ -282,8 +283,16 @@ fn stock_weak_args() -> Vec<String> {
         "yes",
         "--enable-module-command",
         "yes",
+        "--enable-protected-configs",
+        "yes",
         "--maxmemory-policy",
         "allkeys-lru",
+        "--slowlog-log-slower-than",
+        "-1",
+        "--tcp-keepalive",
+        "0",
+        "--latency-monitor-threshold",
+        "0",
     ]
     .iter()
     .map(|s| (*s).to_owned())

@@ -1,0 +1,112 @@
+//! Every check, one module per family, and the ordered registry.
+
+mod acl;
+mod auth;
+mod config;
+mod conn;
+mod memory;
+mod net;
+mod persistence;
+mod version;
+
+use crate::check::{Check, Evidence};
+
+/// Every check, in the order they run and are listed. Ids are stable: a
+/// removed check's id is never reused.
+pub static REGISTRY: &[&dyn Check] = &[
+    &conn::Reachable,
+    &auth::Required,
+    &auth::DefaultUser,
+    &acl::DangerousCommands,
+    &net::ProtectedMode,
+    &net::Bind,
+    &config::DebugModuleCommands,
+    &config::ProtectedConfigs,
+    &config::Timeouts,
+    &config::Slowlog,
+    &config::LatencyMonitor,
+    &persistence::Aof,
+    &persistence::Rdb,
+    &memory::Maxmemory,
+    &memory::EvictionPolicy,
+    &version::KnownCves,
+];
+
+/// Every check id, for config validation.
+pub fn ids() -> Vec<&'static str> {
+    REGISTRY.iter().map(|c| c.meta().id).collect()
+}
+
+/// Evidence for a `CONFIG GET`.
+fn config_evidence(name: &str, value: &str) -> Evidence {
+    Evidence {
+        command: format!("CONFIG GET {name}"),
+        observed: value.to_owned(),
+    }
+}
+
+/// Evidence for INFO fields.
+fn info_evidence(section: &str, fields: &[String]) -> Evidence {
+    Evidence {
+        command: format!("INFO {section}"),
+        observed: fields.join(" "),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Helpers to run a check over captured replies.
+    use crate::check::{Check, Outcome};
+    use crate::config::Settings;
+    use crate::ctx::{Captured, Ctx};
+
+    pub fn run_with(check: &dyn Check, captured: Captured, settings: Settings) -> Outcome {
+        let target = topology::Target::new("127.0.0.1", 6379, Some("admin"), None);
+        let ctx = Ctx::captured(target, captured, settings);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(check.run(&ctx))
+    }
+
+    pub fn run(check: &dyn Check, captured: Captured) -> Outcome {
+        run_with(check, captured, Settings::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_well_formed() {
+        let ids = ids();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len(), "duplicate check id");
+        for c in REGISTRY {
+            let m = c.meta();
+            let (area, name) = m.id.split_once('.').unwrap();
+            assert_eq!(area, m.area.as_str(), "{}", m.id);
+            assert!(name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'), "{}", m.id);
+            assert!(!m.why.is_empty() && !m.remediation.is_empty(), "{}", m.id);
+        }
+    }
+
+    #[test]
+    fn every_check_id_named_in_redis_conf_exists() {
+        let ids = ids();
+        for line in topology::policy::REDIS_CONF_TEMPLATE.lines().chain(topology::policy::USERS_ACL_TEMPLATE.lines()) {
+            if let Some((_, rest)) = line.split_once("check: ") {
+                for id in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    assert!(ids.contains(&id), "redis-conf names unknown check `{id}`");
+                }
+            } else if let Some(rest) = line.trim_start_matches('#').trim().strip_prefix("acl.") {
+                let id = format!("acl.{}", rest.trim_end_matches(',').trim());
+                assert!(ids.contains(&id.as_str()), "redis-conf names unknown check `{id}`");
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `verify.toml`: settings validated into a typed struct before anything runs.
+//!
+//! ```toml
+//! workload = "state"        # or "cache"
+//! app_user = "app"          # the user whose permissions acl.* checks judge
+//! persistence = "aof+rdb"   # or "aof-only", "rdb-only", "none"
+//!
+//! [severity]
+//! "version.known-cves" = "deny"   # deny | warn | allow (allow = do not run)
+//! ```
+
+use crate::check::Severity;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// What the deployment stores, which decides the right eviction policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// Sessions, rate limits, locks: nothing may be evicted.
+    #[default]
+    State,
+    /// A pure cache: eviction is the point.
+    Cache,
+}
+
+/// Declared persistence intent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum PersistenceIntent {
+    /// AOF and RDB snapshots (the policy's default).
+    #[default]
+    #[serde(rename = "aof+rdb")]
+    AofAndRdb,
+    /// AOF without snapshots, on purpose.
+    #[serde(rename = "aof-only")]
+    AofOnly,
+    /// Snapshots without AOF, on purpose.
+    #[serde(rename = "rdb-only")]
+    RdbOnly,
+    /// No persistence, on purpose (a cache).
+    #[serde(rename = "none")]
+    None,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    workload: Option<Workload>,
+    app_user: Option<String>,
+    persistence: Option<PersistenceIntent>,
+    #[serde(default)]
+    severity: BTreeMap<String, Severity>,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Settings {
+    /// Workload kind.
+    pub workload: Workload,
+    /// User whose permissions the ACL checks judge; `None` = decide at run
+    /// time (`app` when it exists, else the connected user).
+    pub app_user: Option<String>,
+    /// Persistence intent.
+    pub persistence: PersistenceIntent,
+    /// Severity overrides by check id.
+    pub severity: BTreeMap<String, Severity>,
+    /// The config file used, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Why a config file was rejected.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("failed to read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Invalid TOML or unknown keys/values.
+    #[error("failed to parse config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A severity override names no check.
+    #[error("failed to validate config {path}: unknown check id `{id}` in [severity] (see `verify list`)")]
+    UnknownCheck {
+        /// The file.
+        path: PathBuf,
+        /// The id.
+        id: String,
+    },
+}
+
+impl Settings {
+    /// Reads and validates a config file against the known check ids.
+    pub fn load(path: &Path, known_ids: &[&str]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path, known_ids)
+    }
+
+    /// Validates config text.
+    pub fn parse(text: &str, path: &Path, known_ids: &[&str]) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        if let Some(id) = raw.severity.keys().find(|id| !known_ids.contains(&id.as_str())) {
+            return Err(ConfigError::UnknownCheck {
+                path: path.to_owned(),
+                id: id.clone(),
+            });
+        }
+        Ok(Self {
+            workload: raw.workload.unwrap_or_default(),
+            app_user: raw.app_user,
+            persistence: raw.persistence.unwrap_or_default(),
+            severity: raw.severity,
+            config_file: Some(path.to_owned()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDS: &[&str] = &["memory.maxmemory", "version.known-cves"];
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(text, Path::new("verify.toml"), IDS)
+    }
+
+    #[test]
+    fn accepts_a_full_config() {
+        let s = parse("workload = \"cache\"\napp_user = \"web\"\npersistence = \"aof-only\"\n[severity]\n\"version.known-cves\" = \"deny\"\n").unwrap();
+        assert_eq!(s.workload, Workload::Cache);
+        assert_eq!(s.app_user.as_deref(), Some("web"));
+        assert_eq!(s.persistence, PersistenceIntent::AofOnly);
+        assert_eq!(s.severity["version.known-cves"], Severity::Deny);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_values_and_ids() {
+        assert!(matches!(parse("workloda = \"state\""), Err(ConfigError::Parse { .. })));
+        assert!(matches!(parse("workload = \"queue\""), Err(ConfigError::Parse { .. })));
+        assert!(matches!(parse("[severity]\n\"memory.maxmemory\" = \"fatal\""), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            parse("[severity]\n\"memory.nope\" = \"warn\""),
+            Err(ConfigError::UnknownCheck { id, .. }) if id == "memory.nope"
+        ));
+    }
+
+    #[test]
+    fn empty_config_means_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.workload, Workload::State);
+        assert_eq!(s.persistence, PersistenceIntent::AofAndRdb);
+    }
+}

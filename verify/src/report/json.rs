@@ -1,0 +1,73 @@
+//! The JSON report. Other tools parse it: fields are only ever added, and
+//! `schema_version` changes when one is removed or changes meaning.
+//!
+//! ```json
+//! {"schema_version":1,"tool_version":"0.1.0","target":"redis://admin:***@host:6379",
+//!  "launched":null,"settings":{…},"summary":{"pass":14,"fail":0,"warn":2,"skip":0,"error":0},
+//!  "exit_code":0,
+//!  "checks":[{"id":"conn.reachable","area":"conn","title":"…","severity":"deny",
+//!             "status":"pass","message":"…","evidence":[{"command":"PING","observed":"PONG"}],
+//!             "remediation":null,"elapsed_ms":1}]}
+//! ```
+
+use crate::runner::Report;
+use serde::Serialize;
+
+/// Version of the JSON layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct JsonCheck<'a> {
+    id: &'a str,
+    area: &'a str,
+    title: &'a str,
+    severity: &'a str,
+    status: &'a str,
+    message: &'a str,
+    evidence: &'a [crate::check::Evidence],
+    remediation: Option<&'a str>,
+    elapsed_ms: u128,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    tool_version: &'a str,
+    target: &'a str,
+    launched: Option<&'a str>,
+    settings: &'a crate::config::Settings,
+    summary: crate::runner::Summary,
+    exit_code: i32,
+    checks: Vec<JsonCheck<'a>>,
+}
+
+/// Renders the report as pretty JSON.
+pub fn render(report: &Report) -> String {
+    let checks = report
+        .results
+        .iter()
+        .map(|r| JsonCheck {
+            id: r.meta.id,
+            area: r.meta.area.as_str(),
+            title: r.meta.title,
+            severity: r.severity.as_str(),
+            status: r.outcome.status.as_str(),
+            message: &r.outcome.message,
+            evidence: &r.outcome.evidence,
+            remediation: (r.outcome.status != crate::check::Status::Pass).then_some(r.meta.remediation),
+            elapsed_ms: r.elapsed.as_millis(),
+        })
+        .collect();
+    let doc = JsonReport {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        target: &report.target,
+        launched: report.launched.as_deref(),
+        settings: &report.settings,
+        summary: report.summary(),
+        exit_code: report.exit_code(),
+        checks,
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"failed to serialize report: {e}\"}}")) + "\n"
+}

@@ -1,0 +1,83 @@
+//! JUnit XML: one test case per check, grouped by area, for CI test tabs.
+//! Deny-level and warn-level failures are both `<failure>`; the severity is
+//! in the message so a CI can tell them apart.
+
+use crate::check::Status;
+use crate::runner::Report;
+use std::fmt::Write;
+
+/// Escapes text for XML attributes and content.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the report as JUnit XML.
+pub fn render(report: &Report) -> String {
+    let s = report.summary();
+    let total = report.results.len();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"verify\" tests=\"{total}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+        s.fail, s.error, s.skip
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{}\" tests=\"{total}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+        escape(&report.target),
+        s.fail,
+        s.error,
+        s.skip
+    );
+    for r in &report.results {
+        let details: String = r
+            .outcome
+            .evidence
+            .iter()
+            .map(|e| format!("{} => {}\n", e.command, e.observed))
+            .collect();
+        let _ = write!(
+            out,
+            "    <testcase classname=\"verify.{}\" name=\"{}\" time=\"{:.3}\">",
+            r.meta.area.as_str(),
+            escape(r.meta.id),
+            r.elapsed.as_secs_f64()
+        );
+        let msg = escape(&format!("[{}] {}", r.severity.as_str(), r.outcome.message));
+        match r.outcome.status {
+            Status::Pass => {}
+            Status::Warn => {
+                let _ = write!(out, "<system-out>{}</system-out>", escape(&format!("warning: {}\n{details}", r.outcome.message)));
+            }
+            Status::Fail => {
+                let _ = write!(
+                    out,
+                    "<failure message=\"{msg}\" type=\"{}\">{}</failure>",
+                    r.severity.as_str(),
+                    escape(&format!("{details}fix: {}", r.meta.remediation))
+                );
+            }
+            Status::Skip => {
+                let _ = write!(out, "<skipped message=\"{}\"/>", escape(&r.outcome.message));
+            }
+            Status::Error => {
+                let _ = write!(out, "<error message=\"{msg}\">{}</error>", escape(&details));
+            }
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}

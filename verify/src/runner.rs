@@ -1,0 +1,114 @@
+//! Runs the registry against a context and collects the report.
+
+use crate::check::{Check, CheckMeta, Outcome, Severity, Status};
+use crate::ctx::Ctx;
+use crate::exit;
+use std::time::{Duration, Instant};
+
+/// Upper bound for one check; each command inside is bounded by the
+/// response timeout, this bounds checks that send several.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One check's result with its effective severity.
+#[derive(Debug)]
+pub struct CheckResult {
+    /// The check's description.
+    pub meta: &'static CheckMeta,
+    /// Severity after `verify.toml` overrides.
+    pub severity: Severity,
+    /// What it found.
+    pub outcome: Outcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl CheckResult {
+    /// A failure that fails the run.
+    pub fn is_blocking(&self) -> bool {
+        self.outcome.status == Status::Fail && self.severity == Severity::Deny
+    }
+}
+
+/// Everything a renderer needs.
+#[derive(Debug)]
+pub struct Report {
+    /// Redacted target URL.
+    pub target: String,
+    /// How the deployment was obtained, when the verifier launched it.
+    pub launched: Option<String>,
+    /// Settings used.
+    pub settings: crate::config::Settings,
+    /// Results in registry order.
+    pub results: Vec<CheckResult>,
+}
+
+/// Counts per status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Passed.
+    pub pass: usize,
+    /// Failed (any severity).
+    pub fail: usize,
+    /// Warnings.
+    pub warn: usize,
+    /// Skipped.
+    pub skip: usize,
+    /// Could not evaluate.
+    pub error: usize,
+}
+
+impl Report {
+    /// Counts per status.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.results {
+            match r.outcome.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Warn => s.warn += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+        }
+        s
+    }
+
+    /// 1 when a deny-level check failed; else 2 when a check could not be
+    /// evaluated (the run is not trustworthy); else 0.
+    pub fn exit_code(&self) -> i32 {
+        if self.results.iter().any(CheckResult::is_blocking) {
+            exit::FAIL
+        } else if self.results.iter().any(|r| r.outcome.status == Status::Error) {
+            exit::ERROR
+        } else {
+            exit::PASS
+        }
+    }
+}
+
+/// Runs `checks` in order.
+pub async fn run_checks(ctx: &Ctx, checks: &[&dyn Check]) -> Vec<CheckResult> {
+    let mut results = Vec::with_capacity(checks.len());
+    for check in checks {
+        let meta = check.meta();
+        let severity = ctx.settings.severity.get(meta.id).copied().unwrap_or(meta.severity);
+        let started = Instant::now();
+        let outcome = if severity == Severity::Allow {
+            Outcome::skip("disabled in verify.toml (severity = \"allow\")")
+        } else if meta.needs.disruptive {
+            Outcome::skip("disruptive drill: not requested")
+        } else {
+            match tokio::time::timeout(CHECK_TIMEOUT, check.run(ctx)).await {
+                Ok(o) => o,
+                Err(_) => Outcome::error(format!("did not finish within {CHECK_TIMEOUT:?}")),
+            }
+        };
+        results.push(CheckResult {
+            meta,
+            severity,
+            outcome,
+            elapsed: started.elapsed(),
+        });
+    }
+    results
+}
