@@ -209,9 +209,11 @@ fn other(target: &Target, e: &redis::RedisError) -> ClientError {
 /// Maps a redis-rs error to what the user can do about it.
 pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> ClientError {
     let address = target.address();
-    let text = scrub(&e.to_string(), target.password.as_ref());
+    let text = one_line(&scrub(&e.to_string(), target.password.as_ref()));
     let lower = text.to_lowercase();
-    if e.code() == Some("WRONGPASS") || lower.contains("wrongpass") || lower.contains("invalid username-password") {
+    if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || e.code() == Some("WRONGPASS")
+        || lower.contains("wrongpass") || lower.contains("invalid username-password") {
         return ClientError::Auth {
             address,
             user: target.user_name().to_owned(),
@@ -238,6 +240,11 @@ pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> Clie
         return ClientError::NotRedis { address, detail: text };
     }
     ClientError::Other { address, detail: text }
+}
+
+/// Collapses a multi-line client error into one line for one-line reports.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Removes a password from an error message, in case a client library ever

@@ -53,7 +53,8 @@ where
 }
 
 fn fatal(message: &str) -> i32 {
-    eprintln!("verify: error: {message}");
+    // One line, whatever the error's source produced.
+    eprintln!("verify: error: {}", topology::client::one_line(message));
     exit::ERROR
 }
 

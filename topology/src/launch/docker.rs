@@ -39,7 +39,8 @@ pub(super) async fn usable(image: &str) -> Result<(), String> {
 }
 
 pub(super) struct ContainerNode {
-    container: ContainerAsync<GenericImage>,
+    // Always Some until drop; an Option so Drop can move it into a runtime.
+    container: Option<ContainerAsync<GenericImage>>,
     image: String,
     port: u16,
 }
@@ -99,7 +100,7 @@ impl ContainerNode {
         let container = request.start().await.map_err(|e| LaunchError::Docker(e.to_string()))?;
         let port = host_port(&container).await?;
         Ok(Self {
-            container,
+            container: Some(container),
             image: image.to_owned(),
             port,
         })
@@ -113,38 +114,57 @@ impl ContainerNode {
         &self.image
     }
 
+    fn container(&self) -> &ContainerAsync<GenericImage> {
+        // Only Drop takes it out.
+        self.container.as_ref().unwrap_or_else(|| unreachable!("container taken before drop"))
+    }
+
     pub(super) fn short_id(&self) -> &str {
-        let id = self.container.id();
+        let id = self.container().id();
         &id[..id.len().min(12)]
     }
 
     pub(super) async fn kill(&mut self) -> Result<(), LaunchError> {
-        self.container
+        self.container()
             .stop_with_timeout(Some(0))
             .await
             .map_err(|e| control("kill", e))
     }
 
     pub(super) async fn stop(&mut self) -> Result<(), LaunchError> {
-        self.container
+        self.container()
             .stop_with_timeout(Some(10))
             .await
             .map_err(|e| control("stop", e))
     }
 
     pub(super) async fn pause(&mut self) -> Result<(), LaunchError> {
-        self.container.pause().await.map_err(|e| control("pause", e))
+        self.container().pause().await.map_err(|e| control("pause", e))
     }
 
     pub(super) async fn resume(&mut self) -> Result<(), LaunchError> {
-        self.container.unpause().await.map_err(|e| control("resume", e))
+        self.container().unpause().await.map_err(|e| control("resume", e))
     }
 
     pub(super) async fn restart(&mut self) -> Result<(), LaunchError> {
-        self.container.start().await.map_err(|e| control("restart", e))?;
+        self.container().start().await.map_err(|e| control("restart", e))?;
         // Docker may publish a different host port after a restart.
-        self.port = host_port(&self.container).await?;
+        self.port = host_port(self.container()).await?;
         Ok(())
+    }
+}
+
+impl Drop for ContainerNode {
+    fn drop(&mut self) {
+        let Some(container) = self.container.take() else { return };
+        // testcontainers removes the container in its own Drop, which needs
+        // a Tokio runtime; a deployment dropped outside one (a sync test, the
+        // end of main) gets a short-lived runtime so no container leaks.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(container);
+        } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(async move { drop(container) });
+        }
     }
 }
 

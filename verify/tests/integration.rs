@@ -1,0 +1,10 @@
+//! Live tests of the `verify` binary and library against real Redis
+//! servers: hardened and weak deployments, safety (MONITOR, keyspace), and
+//! bad input. One test binary; modules group them by concern.
+
+mod integration {
+    pub mod bad_input;
+    pub mod common;
+    pub mod deployments;
+    pub mod safety;
+}

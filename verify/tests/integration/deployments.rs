@@ -1,0 +1,149 @@
+//! The hardened policy passes every check; the weak deployment fails each
+//! check that guards against its weakness. Both launchers.
+
+use super::common::*;
+use topology::{Launcher, Profile};
+
+/// Checks that may warn on a hardened deployment, and why.
+const HARDENED_MAY_WARN: &[&str] = &[
+    // Debian's 7.0.15 predates the 2024-2025 Lua fixes upstream (Debian
+    // backports them; the version string cannot show it).
+    "version.known-cves",
+];
+
+/// Ids the weak deployment must fail, whatever the launcher.
+const WEAK_MUST_FAIL: &[&str] = &[
+    "auth.required",
+    "auth.default-user",
+    "acl.dangerous-commands",
+    "net.protected-mode",
+    "config.debug-module-commands",
+    "config.protected-configs",
+    "config.timeouts",
+    "config.slowlog",
+    "config.latency-monitor",
+    "persistence.aof",
+    "persistence.rdb",
+    "memory.maxmemory",
+    "memory.eviction-policy",
+];
+
+fn assert_hardened(launcher: Launcher, also_may_warn: &[&str]) {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Hardened, launcher);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, stderr) = verify_deployment(&d, dir.path(), &[]);
+    for (id, status) in statuses(&report) {
+        let may_warn = HARDENED_MAY_WARN.contains(&id.as_str()) || also_may_warn.contains(&id.as_str());
+        assert!(
+            status == "pass" || (may_warn && status == "warn"),
+            "{id} is {status} on the hardened deployment: {report:#}"
+        );
+    }
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["summary"]["fail"], 0);
+}
+
+fn assert_weak(launcher: Launcher, also_must_fail: &[&str]) {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Stock, launcher);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report, _) = verify_deployment(&d, dir.path(), &[]);
+    let st = statuses(&report);
+    for id in WEAK_MUST_FAIL.iter().chain(also_must_fail) {
+        let status = st.iter().find(|(i, _)| i == id).map(|(_, s)| s.as_str());
+        assert_eq!(status, Some("fail"), "{id} should fail on the weak deployment: {report:#}");
+    }
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn process_hardened_deployment_passes_every_check() {
+    assert_hardened(Launcher::Process, &[]);
+}
+
+#[test]
+fn process_weak_deployment_fails_each_corresponding_check() {
+    assert_weak(Launcher::Process, &[]);
+}
+
+#[test]
+fn docker_hardened_deployment_passes_every_check() {
+    if !docker_available() {
+        return;
+    }
+    // Inside a container the server binds every container interface; with
+    // auth but no TLS net.bind warns (exposure is the published port's).
+    assert_hardened(Launcher::Docker, &["net.bind"]);
+}
+
+#[test]
+fn docker_weak_deployment_fails_each_corresponding_check() {
+    if !docker_available() {
+        return;
+    }
+    // The stock container binds every interface with no auth.
+    assert_weak(Launcher::Docker, &["net.bind"]);
+}
+
+#[test]
+fn embedded_default_launches_and_passes() {
+    // No --target: the binary launches the hardened standalone itself.
+    let out = verify_bin()
+        .env("REDIS_LAUNCHER", "process")
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(report["launched"].as_str().unwrap().contains("redis-server"));
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["target"].as_str().unwrap().contains(":***@"));
+}
+
+#[test]
+fn severity_override_turns_a_warning_check_into_a_blocking_one() {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("verify.toml");
+    // Allow every deny-level check the weak server fails, deny config.slowlog.
+    let mut text = String::from("[severity]\n\"config.slowlog\" = \"deny\"\n");
+    for id in WEAK_MUST_FAIL.iter().filter(|i| !i.starts_with("config.")) {
+        text.push_str(&format!("\"{id}\" = \"allow\"\n"));
+    }
+    for id in ["config.debug-module-commands", "config.protected-configs"] {
+        text.push_str(&format!("\"{id}\" = \"allow\"\n"));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let cfg_s = cfg.display().to_string();
+    let (code, report, _) = verify_deployment(&d, dir.path(), &["--config", &cfg_s]);
+    let blocking: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail" && c["severity"] == "deny")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(blocking, vec!["config.slowlog".to_owned()]);
+    assert_eq!(code, 1);
+    // Without the override, config.slowlog alone would not fail the run.
+    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("\"config.slowlog\" = \"deny\"", "")).unwrap();
+    let (code, _, _) = verify_deployment(&d, dir.path(), &["--config", &cfg_s]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn junit_report_lists_every_check_with_failures() {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let out = verify_bin()
+        .args(["--target", &format!("redis://{}", d.target.address()), "--format", "junit"])
+        .output()
+        .unwrap();
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.starts_with("<?xml"));
+    assert_eq!(xml.matches("<testcase ").count(), verify::checks::REGISTRY.len());
+    assert!(xml.contains("name=\"auth.required\""));
+    assert!(xml.matches("<failure ").count() >= WEAK_MUST_FAIL.len());
+}
