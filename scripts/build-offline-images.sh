@@ -144,7 +144,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+        apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2
 fi
 
 pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
