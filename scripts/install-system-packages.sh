@@ -3,7 +3,7 @@
 # redis-cli/redis-benchmark for the live tests and benchmarks, busybox-static
 # for the offline images, unzip for the helm extraction. Quick when present.
 set -euo pipefail
-packages=(redis-server redis-sentinel redis-tools busybox-static unzip)
+packages=(redis-server redis-sentinel redis-tools busybox-static unzip openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -147,3 +147,51 @@ fn junit_report_lists_every_check_with_failures() {
     assert!(xml.contains("name=\"auth.required\""));
     assert!(xml.matches("<failure ").count() >= WEAK_MUST_FAIL.len());
 }
+
+/// Generates a CA and a server certificate for 127.0.0.1 with openssl.
+fn make_tls_files(dir: &std::path::Path) {
+    let sh = |script: &str| {
+        let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=verify-test-ca");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost");
+    sh("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext");
+}
+
+#[test]
+fn tls_target_verifies_with_its_ca_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tls_files(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let d = dir.path().display().to_string();
+    let mut server = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &port, "--bind", "127.0.0.1", "--dir", &d, "--save", ""])
+        .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("rediss://127.0.0.1:{port}");
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let ready = wait_until(std::time::Duration::from_secs(10), || {
+        std::process::Command::new("redis-cli")
+            .args(["--tls", "--cacert", &ca, "-p", &port, "PING"])
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+    });
+    let result = std::panic::catch_unwind(|| {
+        assert!(ready, "TLS server did not start");
+        let (code, report, _) = run_json(&["--target", &url, "--tls-ca", &ca]);
+        assert_eq!(code, 1, "stock TLS server has no auth: {report:#}");
+        assert_eq!(report["checks"][0]["status"], "pass");
+        assert!(report["target"].as_str().unwrap().starts_with("rediss://"));
+        // Without the CA the system roots do not trust it: one clear line.
+        let out = verify_bin().args(["--target", &url]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("failed to establish TLS"));
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    result.unwrap();
+}
