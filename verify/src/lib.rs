@@ -134,16 +134,7 @@ async fn run(cli: Cli) -> i32 {
         return fatal(&e);
     }
     if cli.output.is_some() || cli.format != report::Format::Human {
-        let s = report.summary();
-        eprintln!(
-            "verify: {} pass, {} fail, {} warn, {} skip, {} error; exit {}",
-            s.pass,
-            s.fail,
-            s.warn,
-            s.skip,
-            s.error,
-            report.exit_code()
-        );
+        eprintln!("verify: {}", report.summary_line());
     }
     report.exit_code()
 }

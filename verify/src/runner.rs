@@ -73,6 +73,20 @@ impl Report {
         s
     }
 
+    /// `N pass, N fail, N warn, N skip, N error; exit N`.
+    pub fn summary_line(&self) -> String {
+        let s = self.summary();
+        format!(
+            "{} pass, {} fail, {} warn, {} skip, {} error; exit {}",
+            s.pass,
+            s.fail,
+            s.warn,
+            s.skip,
+            s.error,
+            self.exit_code()
+        )
+    }
+
     /// 1 when a deny-level check failed; else 2 when a check could not be
     /// evaluated (the run is not trustworthy); else 0.
     pub fn exit_code(&self) -> i32 {

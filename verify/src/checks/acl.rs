@@ -1,6 +1,6 @@
 //! `acl.*`: what the application's user is allowed to do.
 
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
 use crate::ctx::{value_text, Ctx};
 use crate::probe::Permission;
 
@@ -32,55 +32,51 @@ pub const PROBES: &[&[&str]] = &[
     &["ACL", "SETUSER", "__verify-probe-none"],
 ];
 
-impl Check for DangerousCommands {
-    fn meta(&self) -> &'static CheckMeta {
-        &DANGEROUS
-    }
+check_type!(DangerousCommands, DANGEROUS);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let whoami = match ctx.whoami().await {
-                Ok(u) => u,
-                Err(e) => return Outcome::error(format!("ACL WHOAMI failed: {}", e.reason())),
-            };
-            let Resolved { user, via_dryrun, note } = resolve_app_user(ctx, &whoami).await;
-            let mut allowed = Vec::new();
-            let mut unknown = Vec::new();
-            let mut evidence = vec![Evidence {
-                command: "ACL WHOAMI".into(),
-                observed: format!("{whoami} ({note})"),
-            }];
-            for argv in PROBES {
-                let (command, permission) = if via_dryrun {
-                    let mut full = vec!["ACL", "DRYRUN", user.as_str()];
-                    full.extend_from_slice(argv);
-                    let reply = ctx.cmd(&full).await.map(|v| value_text(&v));
-                    (full.join(" "), Permission::from_dryrun_reply(reply))
-                } else {
-                    (format!("MULTI; {}; DISCARD", argv.join(" ")), ctx.queue_probe(argv).await)
-                };
-                let name = display_name(argv);
-                let observed = match &permission {
-                    Permission::Allowed(s) => {
-                        allowed.push(name);
-                        format!("allowed: {s}")
-                    }
-                    Permission::Denied(s) => format!("denied: {s}"),
-                    Permission::Unknown(s) => {
-                        unknown.push(name);
-                        format!("unknown: {s}")
-                    }
-                };
-                evidence.push(Evidence { command, observed });
+impl DangerousCommands {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let whoami = match ctx.whoami().await {
+        Ok(u) => u,
+        Err(e) => return Outcome::error(format!("ACL WHOAMI failed: {}", e.reason())),
+    };
+    let Resolved { user, via_dryrun, note } = resolve_app_user(ctx, &whoami).await;
+    let mut allowed = Vec::new();
+    let mut unknown = Vec::new();
+    let mut evidence = vec![Evidence {
+        command: "ACL WHOAMI".into(),
+        observed: format!("{whoami} ({note})"),
+    }];
+    for argv in PROBES {
+        let (command, permission) = if via_dryrun {
+            let mut full = vec!["ACL", "DRYRUN", user.as_str()];
+            full.extend_from_slice(argv);
+            let reply = ctx.cmd(&full).await.map(|v| value_text(&v));
+            (full.join(" "), Permission::from_dryrun_reply(reply))
+        } else {
+            (format!("MULTI; {}; DISCARD", argv.join(" ")), ctx.queue_probe(argv).await)
+        };
+        let name = display_name(argv);
+        let observed = match &permission {
+            Permission::Allowed(s) => {
+                allowed.push(name);
+                format!("allowed: {s}")
             }
-            if !allowed.is_empty() {
-                Outcome::fail(format!("user `{user}` may run {}", allowed.join(", "))).with(evidence)
-            } else if !unknown.is_empty() {
-                Outcome::warn(format!("user `{user}` is denied every probed command that could be tested; undetermined: {}", unknown.join(", "))).with(evidence)
-            } else {
-                Outcome::pass(format!("user `{user}` is denied all {} dangerous commands", PROBES.len())).with(evidence)
+            Permission::Denied(s) => format!("denied: {s}"),
+            Permission::Unknown(s) => {
+                unknown.push(name);
+                format!("unknown: {s}")
             }
-        })
+        };
+        evidence.push(Evidence { command, observed });
+    }
+    if !allowed.is_empty() {
+        Outcome::fail(format!("user `{user}` may run {}", allowed.join(", "))).with(evidence)
+    } else if !unknown.is_empty() {
+        Outcome::warn(format!("user `{user}` is denied every probed command that could be tested; undetermined: {}", unknown.join(", "))).with(evidence)
+    } else {
+        Outcome::pass(format!("user `{user}` is denied all {} dangerous commands", PROBES.len())).with(evidence)
+    }
     }
 }
 

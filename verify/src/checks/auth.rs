@@ -1,6 +1,6 @@
 //! `auth.*`: who can talk to the server without credentials.
 
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
 use crate::ctx::{value_text, Ctx};
 
 /// `auth.required`
@@ -16,29 +16,25 @@ static REQUIRED: CheckMeta = CheckMeta {
     remediation: "Disable the default user and give every client its own ACL user: redis-conf/users.acl `user default off …` (Helm: auth.* values; Terraform: default user is created disabled by the module).",
 };
 
-impl Check for Required {
-    fn meta(&self) -> &'static CheckMeta {
-        &REQUIRED
-    }
+check_type!(Required, REQUIRED);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let reply = ctx.anonymous_ping().await;
-            let evidence = vec![Evidence {
-                command: "PING (new connection, no credentials)".into(),
-                observed: match &reply {
-                    Ok(s) => s.clone(),
-                    Err(e) => e.clone(),
-                },
-            }];
-            match reply {
-                Ok(_) => Outcome::fail("a connection without credentials can run commands").with(evidence),
-                Err(e) if e.contains("NOAUTH") => {
-                    Outcome::pass("unauthenticated clients are refused (NOAUTH)").with(evidence)
-                }
-                Err(e) => Outcome::error(format!("could not test an unauthenticated connection: {e}")).with(evidence),
-            }
-        })
+impl Required {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let reply = ctx.anonymous_ping().await;
+    let evidence = vec![Evidence {
+        command: "PING (new connection, no credentials)".into(),
+        observed: match &reply {
+            Ok(s) => s.clone(),
+            Err(e) => e.clone(),
+        },
+    }];
+    match reply {
+        Ok(_) => Outcome::fail("a connection without credentials can run commands").with(evidence),
+        Err(e) if e.contains("NOAUTH") => {
+            Outcome::pass("unauthenticated clients are refused (NOAUTH)").with(evidence)
+        }
+        Err(e) => Outcome::error(format!("could not test an unauthenticated connection: {e}")).with(evidence),
+    }
     }
 }
 
@@ -55,55 +51,51 @@ static DEFAULT_USER: CheckMeta = CheckMeta {
     remediation: "redis-conf/users.acl: `user default off resetpass -@all` (or give it a password and minimal rights).",
 };
 
-impl Check for DefaultUser {
-    fn meta(&self) -> &'static CheckMeta {
-        &DEFAULT_USER
-    }
+check_type!(DefaultUser, DEFAULT_USER);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            match ctx.cached(&["ACL", "GETUSER", "default"]).await {
-                Ok(v) => {
-                    let flags = user_flags(&v);
-                    let evidence = vec![Evidence {
-                        command: "ACL GETUSER default".into(),
-                        observed: format!("flags: {}", flags.join(" ")),
-                    }];
-                    let has = |f: &str| flags.iter().any(|x| x == f);
-                    if has("off") {
-                        Outcome::pass("the default user is disabled").with(evidence)
-                    } else if has("nopass") {
-                        Outcome::fail("the default user is enabled with `nopass`: anyone who connects is logged in").with(evidence)
-                    } else {
-                        Outcome::pass("the default user is enabled and requires a password").with(evidence)
-                    }
-                }
-                Err(e) if e.starts_with("NOPERM") || e.to_lowercase().contains("unknown") => {
-                    // Managed services deny ACL GETUSER; infer from what a
-                    // stranger gets instead.
-                    let anon = ctx.anonymous_ping().await;
-                    let evidence = vec![
-                        Evidence {
-                            command: "ACL GETUSER default".into(),
-                            observed: e,
-                        },
-                        Evidence {
-                            command: "PING (new connection, no credentials)".into(),
-                            observed: match &anon {
-                                Ok(s) => s.clone(),
-                                Err(e) => e.clone(),
-                            },
-                        },
-                    ];
-                    match anon {
-                        Ok(_) => Outcome::fail("the default user needs no password (an anonymous PING works)").with(evidence),
-                        Err(e) if e.contains("NOAUTH") => Outcome::pass("the default user is disabled or has a password (anonymous PING refused)").with(evidence),
-                        Err(e) => Outcome::error(format!("could not inspect the default user: {e}")).with(evidence),
-                    }
-                }
-                Err(e) => Outcome::error(format!("ACL GETUSER default failed: {e}")),
+impl DefaultUser {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    match ctx.cached(&["ACL", "GETUSER", "default"]).await {
+        Ok(v) => {
+            let flags = user_flags(&v);
+            let evidence = vec![Evidence {
+                command: "ACL GETUSER default".into(),
+                observed: format!("flags: {}", flags.join(" ")),
+            }];
+            let has = |f: &str| flags.iter().any(|x| x == f);
+            if has("off") {
+                Outcome::pass("the default user is disabled").with(evidence)
+            } else if has("nopass") {
+                Outcome::fail("the default user is enabled with `nopass`: anyone who connects is logged in").with(evidence)
+            } else {
+                Outcome::pass("the default user is enabled and requires a password").with(evidence)
             }
-        })
+        }
+        Err(e) if e.starts_with("NOPERM") || e.to_lowercase().contains("unknown") => {
+            // Managed services deny ACL GETUSER; infer from what a
+            // stranger gets instead.
+            let anon = ctx.anonymous_ping().await;
+            let evidence = vec![
+                Evidence {
+                    command: "ACL GETUSER default".into(),
+                    observed: e,
+                },
+                Evidence {
+                    command: "PING (new connection, no credentials)".into(),
+                    observed: match &anon {
+                        Ok(s) => s.clone(),
+                        Err(e) => e.clone(),
+                    },
+                },
+            ];
+            match anon {
+                Ok(_) => Outcome::fail("the default user needs no password (an anonymous PING works)").with(evidence),
+                Err(e) if e.contains("NOAUTH") => Outcome::pass("the default user is disabled or has a password (anonymous PING refused)").with(evidence),
+                Err(e) => Outcome::error(format!("could not inspect the default user: {e}")).with(evidence),
+            }
+        }
+        Err(e) => Outcome::error(format!("ACL GETUSER default failed: {e}")),
+    }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `config.*`: server settings that limit damage and keep evidence.
 
 use super::config_evidence;
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
 use crate::ctx::{Ctx, Unavailable};
 
 /// Reads several CONFIG parameters, or returns the outcome to report when
@@ -25,19 +25,6 @@ fn evidence_of(values: &[(String, Option<String>)]) -> Vec<Evidence> {
         .iter()
         .map(|(n, v)| config_evidence(n, v.as_deref().unwrap_or("<not supported>")))
         .collect()
-}
-
-macro_rules! check_type {
-    ($ty:ident, $meta:ident) => {
-        impl Check for $ty {
-            fn meta(&self) -> &'static CheckMeta {
-                &$meta
-            }
-            fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-                Box::pin(self.evaluate(ctx))
-            }
-        }
-    };
 }
 
 /// `config.debug-module-commands`

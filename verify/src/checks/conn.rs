@@ -1,7 +1,7 @@
 //! `conn.*`: can the verifier reach and use the server.
 
 use super::info_evidence;
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
 use crate::ctx::{value_text, Ctx};
 
 /// `conn.reachable`
@@ -17,57 +17,53 @@ static REACHABLE: CheckMeta = CheckMeta {
     remediation: "Check the URL, credentials and network path; see the error for which of them failed.",
 };
 
-impl Check for Reachable {
-    fn meta(&self) -> &'static CheckMeta {
-        &REACHABLE
-    }
+check_type!(Reachable, REACHABLE);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let mut evidence = Vec::new();
-            match ctx.cmd(&["PING"]).await {
-                Ok(v) => evidence.push(Evidence {
-                    command: "PING".into(),
-                    observed: value_text(&v),
-                }),
-                Err(e) => return Outcome::error(format!("PING failed: {e}")),
-            }
-            let server = match ctx.info("server").await {
-                Ok(i) => i,
-                Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())).with(evidence),
-            };
-            let replication = ctx.info("replication").await.unwrap_or_default();
-            evidence.push(info_evidence(
-                "server",
-                &[server.show("redis_version"), server.show("redis_mode")],
-            ));
-            evidence.push(info_evidence("replication", &[replication.show("role")]));
-            let version = server.get("redis_version").unwrap_or("?");
-            let role = replication.get("role").unwrap_or("?");
-            if role != "master" {
-                return Outcome::pass(format!("Redis {version}, role {role} (write round-trip skipped on a replica)")).with(evidence);
-            }
-            // The write round-trip uses the run's own prefix and a TTL, so the
-            // key disappears even if the run is killed before it deletes it.
-            let key = format!("{}probe", ctx.key_prefix);
-            let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
-            let get = ctx.cmd(&["GET", &key]).await;
-            let del = ctx.cmd(&["DEL", &key]).await;
-            evidence.push(Evidence {
-                command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
-                observed: format!("{:?} / {:?} / {:?}", set.as_ref().map(value_text), get.as_ref().map(value_text), del.as_ref().map(value_text)),
-            });
-            match (set, get) {
-                (Ok(_), Ok(v)) if value_text(&v) == "1" => {
-                    Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
-                }
-                (Err(e), _) if e.starts_with("NOPERM") => {
-                    Outcome::pass(format!("Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)")).with(evidence)
-                }
-                (Err(e), _) => Outcome::fail(format!("Redis {version}, role {role}, but a write was rejected: {e}")).with(evidence),
-                (_, other) => Outcome::fail(format!("Redis {version}: wrote a key but read back {other:?}")).with(evidence),
-            }
-        })
+impl Reachable {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let mut evidence = Vec::new();
+    match ctx.cmd(&["PING"]).await {
+        Ok(v) => evidence.push(Evidence {
+            command: "PING".into(),
+            observed: value_text(&v),
+        }),
+        Err(e) => return Outcome::error(format!("PING failed: {e}")),
+    }
+    let server = match ctx.info("server").await {
+        Ok(i) => i,
+        Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())).with(evidence),
+    };
+    let replication = ctx.info("replication").await.unwrap_or_default();
+    evidence.push(info_evidence(
+        "server",
+        &[server.show("redis_version"), server.show("redis_mode")],
+    ));
+    evidence.push(info_evidence("replication", &[replication.show("role")]));
+    let version = server.get("redis_version").unwrap_or("?");
+    let role = replication.get("role").unwrap_or("?");
+    if role != "master" {
+        return Outcome::pass(format!("Redis {version}, role {role} (write round-trip skipped on a replica)")).with(evidence);
+    }
+    // The write round-trip uses the run's own prefix and a TTL, so the
+    // key disappears even if the run is killed before it deletes it.
+    let key = format!("{}probe", ctx.key_prefix);
+    let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
+    let get = ctx.cmd(&["GET", &key]).await;
+    let del = ctx.cmd(&["DEL", &key]).await;
+    evidence.push(Evidence {
+        command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
+        observed: format!("{:?} / {:?} / {:?}", set.as_ref().map(value_text), get.as_ref().map(value_text), del.as_ref().map(value_text)),
+    });
+    match (set, get) {
+        (Ok(_), Ok(v)) if value_text(&v) == "1" => {
+            Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
+        }
+        (Err(e), _) if e.starts_with("NOPERM") => {
+            Outcome::pass(format!("Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)")).with(evidence)
+        }
+        (Err(e), _) => Outcome::fail(format!("Redis {version}, role {role}, but a write was rejected: {e}")).with(evidence),
+        (_, other) => Outcome::fail(format!("Redis {version}: wrote a key but read back {other:?}")).with(evidence),
+    }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `memory.*`: memory limits and what happens when they are reached.
 
 use super::info_evidence;
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
 use crate::config::Workload;
 use crate::ctx::Ctx;
 
@@ -18,34 +18,30 @@ static MAXMEMORY: CheckMeta = CheckMeta {
     remediation: "redis-conf/redis.conf: `maxmemory <about 60-75% of the memory available to Redis>` (Helm: set from the container memory limit; ElastiCache sets it per node type).",
 };
 
-impl Check for Maxmemory {
-    fn meta(&self) -> &'static CheckMeta {
-        &MAXMEMORY
-    }
+check_type!(Maxmemory, MAXMEMORY);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let info = match ctx.info("memory").await {
-                Ok(i) => i,
-                Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
-            };
-            let evidence = vec![info_evidence(
-                "memory",
-                &[info.show("maxmemory"), info.show("total_system_memory"), info.show("used_memory")],
-            )];
-            let max = info.get_u64("maxmemory").unwrap_or(0);
-            let total = info.get_u64("total_system_memory").unwrap_or(0);
-            if max == 0 {
-                return Outcome::fail("maxmemory is 0 (unlimited): the OOM killer decides when Redis stops").with(evidence);
-            }
-            if total > 0 && max >= total {
-                return Outcome::fail(format!("maxmemory {} exceeds the host's {}", mib(max), mib(total))).with(evidence);
-            }
-            if total > 0 && max.saturating_mul(10) > total.saturating_mul(9) {
-                return Outcome::warn(format!("maxmemory {} leaves under 10% of the host's {} for forks and buffers", mib(max), mib(total))).with(evidence);
-            }
-            Outcome::pass(format!("maxmemory {} of {} host memory", mib(max), if total > 0 { mib(total) } else { "unknown".into() })).with(evidence)
-        })
+impl Maxmemory {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let info = match ctx.info("memory").await {
+        Ok(i) => i,
+        Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
+    };
+    let evidence = vec![info_evidence(
+        "memory",
+        &[info.show("maxmemory"), info.show("total_system_memory"), info.show("used_memory")],
+    )];
+    let max = info.get_u64("maxmemory").unwrap_or(0);
+    let total = info.get_u64("total_system_memory").unwrap_or(0);
+    if max == 0 {
+        return Outcome::fail("maxmemory is 0 (unlimited): the OOM killer decides when Redis stops").with(evidence);
+    }
+    if total > 0 && max >= total {
+        return Outcome::fail(format!("maxmemory {} exceeds the host's {}", mib(max), mib(total))).with(evidence);
+    }
+    if total > 0 && max.saturating_mul(10) > total.saturating_mul(9) {
+        return Outcome::warn(format!("maxmemory {} leaves under 10% of the host's {} for forks and buffers", mib(max), mib(total))).with(evidence);
+    }
+    Outcome::pass(format!("maxmemory {} of {} host memory", mib(max), if total > 0 { mib(total) } else { "unknown".into() })).with(evidence)
     }
 }
 
@@ -66,30 +62,26 @@ static EVICTION: CheckMeta = CheckMeta {
     remediation: "redis-conf/redis.conf: `maxmemory-policy noeviction` for state; run caches on a separate instance with `allkeys-lfu` and declare `workload = \"cache\"` in verify.toml.",
 };
 
-impl Check for EvictionPolicy {
-    fn meta(&self) -> &'static CheckMeta {
-        &EVICTION
-    }
+check_type!(EvictionPolicy, EVICTION);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let info = match ctx.info("memory").await {
-                Ok(i) => i,
-                Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
-            };
-            let evidence = vec![info_evidence("memory", &[info.show("maxmemory_policy")])];
-            let Some(policy) = info.get("maxmemory_policy") else {
-                return Outcome::error("INFO memory has no maxmemory_policy field").with(evidence);
-            };
-            match (ctx.settings.workload, policy) {
-                (Workload::State, "noeviction") => Outcome::pass("noeviction: state is never evicted").with(evidence),
-                (Workload::State, p) => Outcome::fail(format!("{p} evicts state keys (sessions, rate limits, locks) when memory is full")).with(evidence),
-                (Workload::Cache, p) if p.starts_with("allkeys-") || p.starts_with("volatile-") => {
-                    Outcome::pass(format!("{p} suits a cache")).with(evidence)
-                }
-                (Workload::Cache, p) => Outcome::warn(format!("{p}: a full cache rejects writes instead of evicting")).with(evidence),
-            }
-        })
+impl EvictionPolicy {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let info = match ctx.info("memory").await {
+        Ok(i) => i,
+        Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
+    };
+    let evidence = vec![info_evidence("memory", &[info.show("maxmemory_policy")])];
+    let Some(policy) = info.get("maxmemory_policy") else {
+        return Outcome::error("INFO memory has no maxmemory_policy field").with(evidence);
+    };
+    match (ctx.settings.workload, policy) {
+        (Workload::State, "noeviction") => Outcome::pass("noeviction: state is never evicted").with(evidence),
+        (Workload::State, p) => Outcome::fail(format!("{p} evicts state keys (sessions, rate limits, locks) when memory is full")).with(evidence),
+        (Workload::Cache, p) if p.starts_with("allkeys-") || p.starts_with("volatile-") => {
+            Outcome::pass(format!("{p} suits a cache")).with(evidence)
+        }
+        (Workload::Cache, p) => Outcome::warn(format!("{p}: a full cache rejects writes instead of evicting")).with(evidence),
+    }
     }
 }
 

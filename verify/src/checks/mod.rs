@@ -1,5 +1,21 @@
 //! Every check, one module per family, and the ordered registry.
 
+/// Implements [`Check`] for a unit struct with a `static CheckMeta` and an
+/// `async fn evaluate(&self, ctx: &Ctx) -> Outcome`, so each check module
+/// holds only what differs: its description and its logic.
+macro_rules! check_type {
+    ($ty:ident, $meta:ident) => {
+        impl crate::check::Check for $ty {
+            fn meta(&self) -> &'static crate::check::CheckMeta {
+                &$meta
+            }
+            fn run<'a>(&'a self, ctx: &'a crate::ctx::Ctx) -> crate::check::BoxFuture<'a, crate::check::Outcome> {
+                Box::pin(self.evaluate(ctx))
+            }
+        }
+    };
+}
+
 mod acl;
 mod auth;
 mod config;
@@ -10,6 +26,7 @@ mod persistence;
 mod version;
 
 use crate::check::{Check, Evidence};
+
 
 /// Every check, in the order they run and are listed. Ids are stable: a
 /// removed check's id is never reused.

@@ -1,7 +1,7 @@
 //! `net.*`: network exposure.
 
 use super::config_evidence;
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
 use crate::ctx::{Ctx, Unavailable};
 
 /// `net.protected-mode`
@@ -59,67 +59,59 @@ async fn auth_required(ctx: &Ctx) -> (bool, Evidence) {
     )
 }
 
-impl Check for ProtectedMode {
-    fn meta(&self) -> &'static CheckMeta {
-        &PROTECTED_MODE
-    }
+check_type!(ProtectedMode, PROTECTED_MODE);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let mode = match ctx.config_get("protected-mode").await {
-                Ok(Some(v)) => v,
-                Ok(None) => return Outcome::skip("this server has no protected-mode setting"),
-                Err(e) => return skip_denied("protected-mode", &e),
-            };
-            let mut evidence = vec![config_evidence("protected-mode", &mode)];
-            if mode == "yes" {
-                return Outcome::pass("protected-mode is on").with(evidence);
-            }
-            let bind = ctx.config_get("bind").await.ok().flatten().unwrap_or_default();
-            evidence.push(config_evidence("bind", &bind));
-            let (auth, ev) = auth_required(ctx).await;
-            evidence.push(ev);
-            if !binds_everything(&bind) && auth {
-                Outcome::pass(format!("protected-mode is off, covered by `bind {bind}` and required authentication")).with(evidence)
-            } else if auth {
-                Outcome::fail("protected-mode is off and the server listens on every interface").with(evidence)
-            } else {
-                Outcome::fail("protected-mode is off and clients need no password").with(evidence)
-            }
-        })
+impl ProtectedMode {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let mode = match ctx.config_get("protected-mode").await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Outcome::skip("this server has no protected-mode setting"),
+        Err(e) => return skip_denied("protected-mode", &e),
+    };
+    let mut evidence = vec![config_evidence("protected-mode", &mode)];
+    if mode == "yes" {
+        return Outcome::pass("protected-mode is on").with(evidence);
+    }
+    let bind = ctx.config_get("bind").await.ok().flatten().unwrap_or_default();
+    evidence.push(config_evidence("bind", &bind));
+    let (auth, ev) = auth_required(ctx).await;
+    evidence.push(ev);
+    if !binds_everything(&bind) && auth {
+        Outcome::pass(format!("protected-mode is off, covered by `bind {bind}` and required authentication")).with(evidence)
+    } else if auth {
+        Outcome::fail("protected-mode is off and the server listens on every interface").with(evidence)
+    } else {
+        Outcome::fail("protected-mode is off and clients need no password").with(evidence)
+    }
     }
 }
 
-impl Check for Bind {
-    fn meta(&self) -> &'static CheckMeta {
-        &BIND
-    }
+check_type!(Bind, BIND);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let bind = match ctx.config_get("bind").await {
-                Ok(Some(v)) => v,
-                Ok(None) => return Outcome::skip("this server has no bind setting"),
-                Err(e) => return skip_denied("bind", &e),
-            };
-            let mut evidence = vec![config_evidence("bind", &bind)];
-            if !binds_everything(&bind) {
-                return Outcome::pass(format!("bound to {bind}")).with(evidence);
-            }
-            let (auth, ev) = auth_required(ctx).await;
-            evidence.push(ev);
-            let tls_port = ctx.config_get("tls-port").await.ok().flatten().unwrap_or_else(|| "0".into());
-            let port = ctx.config_get("port").await.ok().flatten().unwrap_or_else(|| "6379".into());
-            evidence.push(config_evidence("tls-port", &tls_port));
-            evidence.push(config_evidence("port", &port));
-            // TLS only counts when the plaintext port is closed.
-            let tls_only = tls_port != "0" && port == "0";
-            match (auth, tls_only) {
-                (true, true) => Outcome::pass("listens on every interface, with authentication and TLS only").with(evidence),
-                (true, false) => Outcome::warn("listens on every interface with authentication but without TLS: safe only where the network (container port publishing, security group) limits who connects").with(evidence),
-                (false, _) => Outcome::fail("listens on every interface and clients need no password").with(evidence),
-            }
-        })
+impl Bind {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let bind = match ctx.config_get("bind").await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Outcome::skip("this server has no bind setting"),
+        Err(e) => return skip_denied("bind", &e),
+    };
+    let mut evidence = vec![config_evidence("bind", &bind)];
+    if !binds_everything(&bind) {
+        return Outcome::pass(format!("bound to {bind}")).with(evidence);
+    }
+    let (auth, ev) = auth_required(ctx).await;
+    evidence.push(ev);
+    let tls_port = ctx.config_get("tls-port").await.ok().flatten().unwrap_or_else(|| "0".into());
+    let port = ctx.config_get("port").await.ok().flatten().unwrap_or_else(|| "6379".into());
+    evidence.push(config_evidence("tls-port", &tls_port));
+    evidence.push(config_evidence("port", &port));
+    // TLS only counts when the plaintext port is closed.
+    let tls_only = tls_port != "0" && port == "0";
+    match (auth, tls_only) {
+        (true, true) => Outcome::pass("listens on every interface, with authentication and TLS only").with(evidence),
+        (true, false) => Outcome::warn("listens on every interface with authentication but without TLS: safe only where the network (container port publishing, security group) limits who connects").with(evidence),
+        (false, _) => Outcome::fail("listens on every interface and clients need no password").with(evidence),
+    }
     }
 }
 

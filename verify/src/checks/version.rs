@@ -1,7 +1,7 @@
 //! `version.*`: the server version against known vulnerabilities.
 
 use super::info_evidence;
-use crate::check::{Area, BoxFuture, Check, CheckMeta, Needs, Outcome, Severity};
+use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
 use crate::ctx::Ctx;
 use crate::cves;
 
@@ -18,38 +18,34 @@ static KNOWN_CVES: CheckMeta = CheckMeta {
     remediation: "Upgrade to a fixed release (7.2.11, 7.4.6, 8.0.4, 8.2.2 or later; Helm: image.tag; Terraform: engine_version) or confirm the distribution's backport, then set this check to `allow` in verify.toml.",
 };
 
-impl Check for KnownCves {
-    fn meta(&self) -> &'static CheckMeta {
-        &KNOWN_CVES
-    }
+check_type!(KnownCves, KNOWN_CVES);
 
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let info = match ctx.info("server").await {
-                Ok(i) => i,
-                Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())),
-            };
-            let evidence = vec![info_evidence("server", &[info.show("redis_version"), info.show("server_name")])];
-            if info.get("server_name").is_some_and(|n| n != "redis") {
-                return Outcome::skip(format!("not Redis ({}): its versions follow another table", info.show("server_name"))).with(evidence);
-            }
-            let Some(version) = info.get("redis_version") else {
-                return Outcome::error("INFO server has no redis_version").with(evidence);
-            };
-            match cves::affecting(version) {
-                None => Outcome::error(format!("cannot parse version `{version}`")).with(evidence),
-                Some(found) if found.is_empty() => Outcome::pass(format!("Redis {version}: no known CVEs in the table")).with(evidence),
-                Some(found) => {
-                    let ids: Vec<&str> = found.iter().map(|c| c.id).collect();
-                    Outcome::warn(format!(
-                        "Redis {version} is affected by {} unless the vendor backported fixes: {}",
-                        found.len(),
-                        ids.join(", ")
-                    ))
-                    .with(evidence)
-                }
-            }
-        })
+impl KnownCves {
+    async fn evaluate(&self, ctx: &Ctx) -> Outcome {
+    let info = match ctx.info("server").await {
+        Ok(i) => i,
+        Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())),
+    };
+    let evidence = vec![info_evidence("server", &[info.show("redis_version"), info.show("server_name")])];
+    if info.get("server_name").is_some_and(|n| n != "redis") {
+        return Outcome::skip(format!("not Redis ({}): its versions follow another table", info.show("server_name"))).with(evidence);
+    }
+    let Some(version) = info.get("redis_version") else {
+        return Outcome::error("INFO server has no redis_version").with(evidence);
+    };
+    match cves::affecting(version) {
+        None => Outcome::error(format!("cannot parse version `{version}`")).with(evidence),
+        Some(found) if found.is_empty() => Outcome::pass(format!("Redis {version}: no known CVEs in the table")).with(evidence),
+        Some(found) => {
+            let ids: Vec<&str> = found.iter().map(|c| c.id).collect();
+            Outcome::warn(format!(
+                "Redis {version} is affected by {} unless the vendor backported fixes: {}",
+                found.len(),
+                ids.join(", ")
+            ))
+            .with(evidence)
+        }
+    }
     }
 }
 

@@ -35,18 +35,8 @@ pub fn render(report: &Report, colour: bool) -> String {
             let _ = writeln!(out, "          {} {}", paint("2", "fix:"), r.meta.remediation);
         }
     }
-    let s = report.summary();
     let blocking: Vec<&str> = report.results.iter().filter(|r| r.is_blocking()).map(|r| r.meta.id).collect();
-    let _ = writeln!(
-        out,
-        "\n{} pass, {} fail, {} warn, {} skip, {} error; exit {}",
-        s.pass,
-        s.fail,
-        s.warn,
-        s.skip,
-        s.error,
-        report.exit_code()
-    );
+    let _ = writeln!(out, "\n{}", report.summary_line());
     if !blocking.is_empty() {
         let _ = writeln!(out, "deny-level failures: {}", blocking.join(", "));
     }
