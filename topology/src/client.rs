@@ -58,7 +58,9 @@ pub enum ClientError {
         user: String,
     },
     /// The peer does not speak RESP.
-    #[error("failed to talk to {address}: the server does not speak the Redis protocol ({detail})")]
+    #[error(
+        "failed to talk to {address}: the server does not speak the Redis protocol ({detail})"
+    )]
     NotRedis {
         /// `host:port`.
         address: String,
@@ -109,7 +111,9 @@ pub fn install_crypto_provider() {
 /// Builds a redis-rs client for a target (no I/O yet).
 pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
     install_crypto_provider();
-    let mut redis_settings = RedisConnectionInfo::default().set_db(target.db).set_skip_set_lib_name();
+    let mut redis_settings = RedisConnectionInfo::default()
+        .set_db(target.db)
+        .set_skip_set_lib_name();
     if let Some(user) = &target.user {
         redis_settings = redis_settings.set_username(user);
     }
@@ -146,8 +150,14 @@ pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
             }),
             _ => None,
         };
-        redis::Client::build_with_tls(info, redis::TlsCertificates { client_tls, root_cert })
-            .map_err(|e| classify(target, &e, Duration::ZERO))
+        redis::Client::build_with_tls(
+            info,
+            redis::TlsCertificates {
+                client_tls,
+                root_cert,
+            },
+        )
+        .map_err(|e| classify(target, &e, Duration::ZERO))
     } else {
         redis::Client::open(info).map_err(|e| other(target, &e))
     }
@@ -155,18 +165,22 @@ pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
 
 /// Opens a multiplexed connection, authenticates, and proves the server
 /// answers with a PING. Every step is bounded by `timeouts`.
-pub async fn connect(target: &Target, timeouts: &Timeouts) -> Result<MultiplexedConnection, ClientError> {
+pub async fn connect(
+    target: &Target,
+    timeouts: &Timeouts,
+) -> Result<MultiplexedConnection, ClientError> {
     let client = client_for(target)?;
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeouts.connect))
         .set_response_timeout(Some(timeouts.response));
     // The outer timeout also bounds what the inner ones do not cover (DNS).
     let connecting = client.get_multiplexed_async_connection_with_config(&config);
-    let mut conn = match tokio::time::timeout(timeouts.connect + timeouts.response, connecting).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(classify(target, &e, timeouts.connect)),
-        Err(_) => return Err(timeout(target, timeouts.connect)),
-    };
+    let mut conn =
+        match tokio::time::timeout(timeouts.connect + timeouts.response, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(classify(target, &e, timeouts.connect)),
+            Err(_) => return Err(timeout(target, timeouts.connect)),
+        };
     let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
     match ping {
         Ok(_) => Ok(conn),
@@ -178,7 +192,10 @@ pub async fn connect(target: &Target, timeouts: &Timeouts) -> Result<Multiplexed
 }
 
 /// A connection with no credentials, to test what strangers can do.
-pub async fn connect_anonymous(target: &Target, timeouts: &Timeouts) -> Result<MultiplexedConnection, ClientError> {
+pub async fn connect_anonymous(
+    target: &Target,
+    timeouts: &Timeouts,
+) -> Result<MultiplexedConnection, ClientError> {
     connect(&target.anonymous(), timeouts).await
 }
 
@@ -213,7 +230,9 @@ pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> Clie
     let lower = text.to_lowercase();
     if e.kind() == redis::ErrorKind::AuthenticationFailed
         || e.code() == Some("WRONGPASS")
-        || lower.contains("wrongpass") || lower.contains("invalid username-password") {
+        || lower.contains("wrongpass")
+        || lower.contains("invalid username-password")
+    {
         return ClientError::Auth {
             address,
             user: target.user_name().to_owned(),
@@ -225,21 +244,52 @@ pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> Clie
     if e.is_timeout() || lower.contains("timed out") || lower.contains("timeout") {
         return timeout(target, bound);
     }
-    if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake") || lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
-        return ClientError::Tls { address, detail: text };
+    if lower.contains("tls")
+        || lower.contains("certificate")
+        || lower.contains("handshake")
+        || lower.contains("invalidcontenttype")
+        || lower.contains("corrupt message")
+    {
+        return ClientError::Tls {
+            address,
+            detail: text,
+        };
     }
-    if e.is_connection_refusal() || lower.contains("refused") || lower.contains("unreachable") || lower.contains("no route") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
-        return ClientError::Unreachable { address, detail: text };
+    if e.is_connection_refusal()
+        || lower.contains("refused")
+        || lower.contains("unreachable")
+        || lower.contains("no route")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        return ClientError::Unreachable {
+            address,
+            detail: text,
+        };
     }
-    if lower.contains("parse") || lower.contains("response was") || lower.contains("invalid") || lower.contains("unexpected") || lower.contains("protocol") {
-        return ClientError::NotRedis { address, detail: text };
+    if lower.contains("parse")
+        || lower.contains("response was")
+        || lower.contains("invalid")
+        || lower.contains("unexpected")
+        || lower.contains("protocol")
+    {
+        return ClientError::NotRedis {
+            address,
+            detail: text,
+        };
     }
     if e.is_unrecoverable_error() || e.is_io_error() {
         // A peer that closes the connection after a RESP command (HTTP servers
         // do this on a malformed request) looks like a dropped connection.
-        return ClientError::NotRedis { address, detail: text };
+        return ClientError::NotRedis {
+            address,
+            detail: text,
+        };
     }
-    ClientError::Other { address, detail: text }
+    ClientError::Other {
+        address,
+        detail: text,
+    }
 }
 
 /// Collapses a multi-line client error into one line for one-line reports.

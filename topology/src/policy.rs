@@ -77,7 +77,11 @@ fn quote(path: &str) -> String {
     format!("\"{}\"", path.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn render(template: &'static str, text: &str, values: &[(&str, String)]) -> Result<String, RenderError> {
+fn render(
+    template: &'static str,
+    text: &str,
+    values: &[(&str, String)],
+) -> Result<String, RenderError> {
     let mut out = text.to_owned();
     for (name, value) in values {
         out = out.replace(&format!("{{{{{name}}}}}"), value);
@@ -86,7 +90,10 @@ fn render(template: &'static str, text: &str, values: &[(&str, String)]) -> Resu
     let unfilled = out
         .lines()
         .filter(|l| !l.trim_start().starts_with('#'))
-        .find_map(|l| l.find("{{").map(|i| l[i + 2..].split("}}").next().unwrap_or("").to_owned()));
+        .find_map(|l| {
+            l.find("{{")
+                .map(|i| l[i + 2..].split("}}").next().unwrap_or("").to_owned())
+        });
     if let Some(name) = unfilled {
         return Err(RenderError { template, name });
     }
@@ -123,7 +130,10 @@ mod tests {
     #[test]
     fn renders_every_placeholder() {
         let conf = render_redis_conf(&params()).unwrap();
-        assert!(conf.lines().filter(|l| !l.starts_with('#')).all(|l| !l.contains("{{")));
+        assert!(conf
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| !l.contains("{{")));
         let kv = parse_conf(&conf);
         let get = |k: &str| kv.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("port"), Some("7001"));

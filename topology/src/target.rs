@@ -87,7 +87,12 @@ pub struct Target {
 
 impl Target {
     /// A plaintext target with credentials, as the launchers build them.
-    pub fn new(host: impl Into<String>, port: u16, user: Option<&str>, password: Option<Secret>) -> Self {
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        user: Option<&str>,
+        password: Option<Secret>,
+    ) -> Self {
         Self {
             host: host.into(),
             port,
@@ -101,7 +106,8 @@ impl Target {
 
     /// Parses a URL and applies the options.
     pub fn parse(input: &str, options: &TargetOptions) -> Result<Self, TargetError> {
-        let url = url::Url::parse(input.trim()).map_err(|e| TargetError::Malformed(e.to_string()))?;
+        let url =
+            url::Url::parse(input.trim()).map_err(|e| TargetError::Malformed(e.to_string()))?;
         let tls = match url.scheme() {
             "redis" => false,
             "rediss" => true,
@@ -189,7 +195,11 @@ impl Target {
             (None, Some(_)) => ":***@".to_owned(),
             (None, None) => String::new(),
         };
-        let db = if self.db == 0 { String::new() } else { format!("/{}", self.db) };
+        let db = if self.db == 0 {
+            String::new()
+        } else {
+            format!("/{}", self.db)
+        };
         format!("{scheme}://{creds}{}{db}", self.address())
     }
 }
@@ -267,8 +277,14 @@ mod tests {
     fn rejects_unknown_scheme_and_garbage() {
         assert!(matches!(parse("http://h:1"), Err(TargetError::UnknownScheme(s)) if s == "http"));
         assert!(matches!(parse("not a url"), Err(TargetError::Malformed(_))));
-        assert!(matches!(parse("redis://h:99999"), Err(TargetError::Malformed(_))));
-        assert!(matches!(parse("redis://h/abc"), Err(TargetError::Malformed(_))));
+        assert!(matches!(
+            parse("redis://h:99999"),
+            Err(TargetError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse("redis://h/abc"),
+            Err(TargetError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -301,14 +317,20 @@ mod tests {
             password_file: Some(dir.path().join("nope")),
             ..Default::default()
         };
-        assert!(matches!(Target::parse("redis://h", &missing), Err(TargetError::PasswordFile { .. })));
+        assert!(matches!(
+            Target::parse("redis://h", &missing),
+            Err(TargetError::PasswordFile { .. })
+        ));
         let f = dir.path().join("empty");
         std::fs::write(&f, "\n").unwrap();
         let empty = TargetOptions {
             password_file: Some(f),
             ..Default::default()
         };
-        assert!(matches!(Target::parse("redis://h", &empty), Err(TargetError::EmptyPasswordFile(_))));
+        assert!(matches!(
+            Target::parse("redis://h", &empty),
+            Err(TargetError::EmptyPasswordFile(_))
+        ));
     }
 
     #[test]
@@ -320,7 +342,10 @@ mod tests {
             },
             ..Default::default()
         };
-        assert!(matches!(Target::parse("redis://h", &opts), Err(TargetError::TlsFilesWithoutTls)));
+        assert!(matches!(
+            Target::parse("redis://h", &opts),
+            Err(TargetError::TlsFilesWithoutTls)
+        ));
         assert!(Target::parse("rediss://h", &opts).is_ok());
     }
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// What the deployment stores, which decides the right eviction policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// Sessions, rate limits, locks: nothing may be evicted.
@@ -116,7 +118,11 @@ impl Settings {
             path: path.to_owned(),
             message: e.message().to_owned(),
         })?;
-        if let Some(id) = raw.severity.keys().find(|id| !known_ids.contains(&id.as_str())) {
+        if let Some(id) = raw
+            .severity
+            .keys()
+            .find(|id| !known_ids.contains(&id.as_str()))
+        {
             return Err(ConfigError::UnknownCheck {
                 path: path.to_owned(),
                 id: id.clone(),
@@ -153,9 +159,18 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_values_and_ids() {
-        assert!(matches!(parse("workloda = \"state\""), Err(ConfigError::Parse { .. })));
-        assert!(matches!(parse("workload = \"queue\""), Err(ConfigError::Parse { .. })));
-        assert!(matches!(parse("[severity]\n\"memory.maxmemory\" = \"fatal\""), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            parse("workloda = \"state\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("workload = \"queue\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("[severity]\n\"memory.maxmemory\" = \"fatal\""),
+            Err(ConfigError::Parse { .. })
+        ));
         assert!(matches!(
             parse("[severity]\n\"memory.nope\" = \"warn\""),
             Err(ConfigError::UnknownCheck { id, .. }) if id == "memory.nope"

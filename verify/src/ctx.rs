@@ -93,7 +93,12 @@ pub struct Ctx {
 
 impl Ctx {
     /// A live context on an open connection.
-    pub fn live(target: Target, conn: MultiplexedConnection, timeouts: Timeouts, settings: Settings) -> Self {
+    pub fn live(
+        target: Target,
+        conn: MultiplexedConnection,
+        timeouts: Timeouts,
+        settings: Settings,
+    ) -> Self {
         Self {
             target,
             settings,
@@ -127,7 +132,9 @@ impl Ctx {
                     cmd.arg(a);
                 }
                 match cmd.query_async::<Value>(&mut conn).await {
-                    Ok(Value::ServerError(e)) => Err(format!("{} {}", e.code(), e.details().unwrap_or(""))),
+                    Ok(Value::ServerError(e)) => {
+                        Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
+                    }
                     Ok(v) => Ok(v),
                     Err(e) => Err(error_text(&e)),
                 }
@@ -148,7 +155,9 @@ impl Ctx {
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Result<Value, String>>> {
         // A poisoned cache only means a check panicked; its data is still valid.
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `INFO <section>`, parsed. INFO is allowed on managed services.
@@ -180,20 +189,27 @@ impl Ctx {
 
     /// The user the verifier is authenticated as (`ACL WHOAMI`).
     pub async fn whoami(&self) -> Result<String, Unavailable> {
-        self.cached(&["ACL", "WHOAMI"]).await.map(|v| value_text(&v)).map_err(classify)
+        self.cached(&["ACL", "WHOAMI"])
+            .await
+            .map(|v| value_text(&v))
+            .map_err(classify)
     }
 
     /// PING on a fresh connection without credentials: what a stranger on
     /// the network gets.
     pub async fn anonymous_ping(&self) -> Result<String, String> {
         match &self.source {
-            Source::Captured(c) => c.get(&["ANON".to_owned(), "PING".to_owned()]).map(|v| value_text(&v)),
+            Source::Captured(c) => c
+                .get(&["ANON".to_owned(), "PING".to_owned()])
+                .map(|v| value_text(&v)),
             Source::Live { timeouts, .. } => {
                 let mut conn = topology::connect_anonymous(&self.target, timeouts)
                     .await
                     .map_err(|e| e.to_string())?;
                 match redis::cmd("PING").query_async::<Value>(&mut conn).await {
-                    Ok(Value::ServerError(e)) => Err(format!("{} {}", e.code(), e.details().unwrap_or(""))),
+                    Ok(Value::ServerError(e)) => {
+                        Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
+                    }
                     Ok(v) => Ok(value_text(&v)),
                     Err(e) => Err(error_text(&e)),
                 }
@@ -247,7 +263,9 @@ pub fn value_text(v: &Value) -> String {
         Value::Int(i) => i.to_string(),
         Value::Nil => "(nil)".to_owned(),
         Value::VerbatimString { text, .. } => text.clone(),
-        Value::Array(items) | Value::Set(items) => items.iter().map(value_text).collect::<Vec<_>>().join(" "),
+        Value::Array(items) | Value::Set(items) => {
+            items.iter().map(value_text).collect::<Vec<_>>().join(" ")
+        }
         Value::ServerError(e) => format!("{} {}", e.code(), e.details().unwrap_or("")),
         other => format!("{other:?}"),
     }
@@ -264,7 +282,10 @@ pub fn error_text(e: &redis::RedisError) -> String {
 
 fn classify(e: String) -> Unavailable {
     let lower = e.to_lowercase();
-    if e.starts_with("NOPERM") || lower.contains("no permissions") || lower.contains("unknown command") {
+    if e.starts_with("NOPERM")
+        || lower.contains("no permissions")
+        || lower.contains("unknown command")
+    {
         Unavailable::Denied(e)
     } else {
         Unavailable::Failed(e)

@@ -158,7 +158,15 @@ mod tests {
 
     #[test]
     fn one_patch_behind_is_flagged() {
-        assert_eq!(ids("7.4.5")[..4], ["CVE-2025-49844", "CVE-2025-46817", "CVE-2025-46818", "CVE-2025-46819"]);
+        assert_eq!(
+            ids("7.4.5")[..4],
+            [
+                "CVE-2025-49844",
+                "CVE-2025-46817",
+                "CVE-2025-46818",
+                "CVE-2025-46819"
+            ]
+        );
         assert!(ids("8.2.1").contains(&"CVE-2025-49844"));
     }
 

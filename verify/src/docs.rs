@@ -10,7 +10,14 @@ pub fn list(checks: &[&dyn Check]) -> String {
     let _ = writeln!(out, "{:<30} {:<12} {:<8} TITLE", "ID", "AREA", "SEVERITY");
     for c in checks {
         let m = c.meta();
-        let _ = writeln!(out, "{:<30} {:<12} {:<8} {}", m.id, m.area.as_str(), m.severity.as_str(), m.title);
+        let _ = writeln!(
+            out,
+            "{:<30} {:<12} {:<8} {}",
+            m.id,
+            m.area.as_str(),
+            m.severity.as_str(),
+            m.title
+        );
     }
     out
 }
@@ -25,7 +32,15 @@ pub fn markdown(checks: &[&dyn Check]) -> String {
     );
     for c in checks {
         let m = c.meta();
-        let _ = writeln!(out, "| [`{}`](#{}) | {} | {} | {} |", m.id, m.id.replace('.', ""), m.area.as_str(), m.severity.as_str(), m.title);
+        let _ = writeln!(
+            out,
+            "| [`{}`](#{}) | {} | {} | {} |",
+            m.id,
+            m.id.replace('.', ""),
+            m.area.as_str(),
+            m.severity.as_str(),
+            m.title
+        );
     }
     for c in checks {
         let m = c.meta();

@@ -40,12 +40,20 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::ERROR } else { exit::PASS };
+            let code = if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::PASS
+            };
             let _ = e.print();
             return code;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fatal(&format!("failed to start the async runtime: {e}")),
     };
@@ -60,7 +68,11 @@ fn fatal(message: &str) -> i32 {
 
 async fn run(cli: Cli) -> i32 {
     if let Some(Command::List { markdown }) = &cli.command {
-        let text = if *markdown { docs::markdown(checks::REGISTRY) } else { docs::list(checks::REGISTRY) };
+        let text = if *markdown {
+            docs::markdown(checks::REGISTRY)
+        } else {
+            docs::list(checks::REGISTRY)
+        };
         return match emit(&cli, &text) {
             Ok(()) => exit::PASS,
             Err(e) => fatal(&e),
@@ -70,10 +82,13 @@ async fn run(cli: Cli) -> i32 {
         Ok(s) => s,
         Err(e) => return fatal(&e),
     };
-    let timeouts = match (secs(cli.connect_timeout), secs(cli.timeout)) {
-        (Some(connect), Some(response)) => Timeouts { connect, response },
-        _ => return fatal("failed to read timeouts: --connect-timeout and --timeout take positive seconds"),
-    };
+    let timeouts =
+        match (secs(cli.connect_timeout), secs(cli.timeout)) {
+            (Some(connect), Some(response)) => Timeouts { connect, response },
+            _ => return fatal(
+                "failed to read timeouts: --connect-timeout and --timeout take positive seconds",
+            ),
+        };
 
     // Keep the launched deployment alive until the report is written.
     let mut _deployment = None;
@@ -99,7 +114,14 @@ async fn run(cli: Cli) -> i32 {
                 LaunchProfile::Hardened => Profile::Hardened,
                 LaunchProfile::Stock => Profile::Stock,
             };
-            eprintln!("verify: no --target given; launching the {} standalone deployment", if profile == Profile::Hardened { "hardened" } else { "stock (weak)" });
+            eprintln!(
+                "verify: no --target given; launching the {} standalone deployment",
+                if profile == Profile::Hardened {
+                    "hardened"
+                } else {
+                    "stock (weak)"
+                }
+            );
             match Deployment::launch(&Topology::Standalone, profile).await {
                 Ok(d) => {
                     let t = d.target.clone();
@@ -124,7 +146,9 @@ async fn run(cli: Cli) -> i32 {
         settings,
         results,
     };
-    let colour = cli.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let colour = cli.output.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
     let text = match cli.format {
         report::Format::Human => report::human::render(&report, colour),
         report::Format::Json => report::json::render(&report),
@@ -147,7 +171,9 @@ fn load_settings(cli: &Cli) -> Result<Settings, String> {
     let ids = checks::ids();
     let mut settings = match &cli.config {
         Some(path) => Settings::load(path, &ids).map_err(|e| e.to_string())?,
-        None if Path::new("verify.toml").is_file() => Settings::load(Path::new("verify.toml"), &ids).map_err(|e| e.to_string())?,
+        None if Path::new("verify.toml").is_file() => {
+            Settings::load(Path::new("verify.toml"), &ids).map_err(|e| e.to_string())?
+        }
         None => Settings::default(),
     };
     if let Some(w) = cli.workload {
@@ -161,10 +187,13 @@ fn load_settings(cli: &Cli) -> Result<Settings, String> {
 
 fn emit(cli: &Cli, text: &str) -> Result<(), String> {
     match &cli.output {
-        Some(path) => std::fs::write(path, text).map_err(|e| format!("failed to write {}: {e}", path.display())),
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("failed to write {}: {e}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("failed to write the report: {e}"))
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("failed to write the report: {e}"))
         }
     }
 }

@@ -33,7 +33,9 @@ impl Permission {
                 let lower = e.to_lowercase();
                 if e.starts_with("NOPERM") || lower.contains("no permissions") {
                     Permission::Denied(e)
-                } else if lower.contains("command not allowed. if the enable-") || lower.contains("unknown command") {
+                } else if lower.contains("command not allowed. if the enable-")
+                    || lower.contains("unknown command")
+                {
                     // Protected by enable-debug-command / enable-module-command,
                     // or removed: nobody can run it.
                     Permission::Denied(e)
@@ -64,7 +66,9 @@ pub async fn queue_and_discard(conn: &mut MultiplexedConnection, argv: &[&str]) 
                 cmd.arg(a);
             }
             match cmd.query_async::<Value>(&mut c).await {
-                Ok(Value::ServerError(e)) => Err(format!("{} {}", e.code(), e.details().unwrap_or(""))),
+                Ok(Value::ServerError(e)) => {
+                    Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
+                }
                 Ok(v) => Ok(value_text(&v)),
                 Err(e) => Err(error_text(&e)),
             }
@@ -88,9 +92,14 @@ mod tests {
 
     #[test]
     fn reads_queue_replies() {
-        assert!(matches!(Permission::from_queue_reply(Ok("QUEUED".into())), Permission::Allowed(_)));
         assert!(matches!(
-            Permission::from_queue_reply(Err("NOPERM User app has no permissions to run the 'flushall' command".into())),
+            Permission::from_queue_reply(Ok("QUEUED".into())),
+            Permission::Allowed(_)
+        ));
+        assert!(matches!(
+            Permission::from_queue_reply(Err(
+                "NOPERM User app has no permissions to run the 'flushall' command".into()
+            )),
             Permission::Denied(_)
         ));
         assert!(matches!(
@@ -98,16 +107,23 @@ mod tests {
             Permission::Denied(_)
         ));
         assert!(matches!(
-            Permission::from_queue_reply(Err("ERR Command not allowed inside a transaction".into())),
+            Permission::from_queue_reply(
+                Err("ERR Command not allowed inside a transaction".into())
+            ),
             Permission::Unknown(_)
         ));
     }
 
     #[test]
     fn reads_dryrun_replies() {
-        assert!(matches!(Permission::from_dryrun_reply(Ok("OK".into())), Permission::Allowed(_)));
         assert!(matches!(
-            Permission::from_dryrun_reply(Ok("User app has no permissions to run the 'keys' command".into())),
+            Permission::from_dryrun_reply(Ok("OK".into())),
+            Permission::Allowed(_)
+        ));
+        assert!(matches!(
+            Permission::from_dryrun_reply(Ok(
+                "User app has no permissions to run the 'keys' command".into()
+            )),
             Permission::Denied(_)
         ));
         assert!(matches!(

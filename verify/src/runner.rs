@@ -92,7 +92,11 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         if self.results.iter().any(CheckResult::is_blocking) {
             exit::FAIL
-        } else if self.results.iter().any(|r| r.outcome.status == Status::Error) {
+        } else if self
+            .results
+            .iter()
+            .any(|r| r.outcome.status == Status::Error)
+        {
             exit::ERROR
         } else {
             exit::PASS
@@ -105,7 +109,12 @@ pub async fn run_checks(ctx: &Ctx, checks: &[&dyn Check]) -> Vec<CheckResult> {
     let mut results = Vec::with_capacity(checks.len());
     for check in checks {
         let meta = check.meta();
-        let severity = ctx.settings.severity.get(meta.id).copied().unwrap_or(meta.severity);
+        let severity = ctx
+            .settings
+            .severity
+            .get(meta.id)
+            .copied()
+            .unwrap_or(meta.severity);
         let started = Instant::now();
         let outcome = if severity == Severity::Allow {
             Outcome::skip("disabled in verify.toml (severity = \"allow\")")

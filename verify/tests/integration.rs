@@ -2,6 +2,12 @@
 //! servers: hardened and weak deployments, safety (MONITOR, keyspace), and
 //! bad input. One test binary; modules group them by concern.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
 mod integration {
     pub mod bad_input;
     pub mod common;

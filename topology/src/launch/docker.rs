@@ -33,7 +33,9 @@ pub(super) async fn usable(image: &str) -> Result<(), String> {
         // Not present: testcontainers will pull it; the start timeout bounds
         // the pull on machines that reach no registry.
         Ok(Err(_)) if std::env::var_os("REDIS_NO_PULL").is_none() => Ok(()),
-        Ok(Err(e)) => Err(format!("image {image} is not present and pulling is disabled: {e}")),
+        Ok(Err(e)) => Err(format!(
+            "image {image} is not present and pulling is disabled: {e}"
+        )),
         Err(_) => Err("daemon did not describe the image within 5s".into()),
     }
 }
@@ -54,7 +56,11 @@ fn split_image(image: &str) -> (String, String) {
 }
 
 impl ContainerNode {
-    pub(super) async fn start(image: &str, profile: Profile, credentials: Option<&Credentials>) -> Result<Self, LaunchError> {
+    pub(super) async fn start(
+        image: &str,
+        profile: Profile,
+        credentials: Option<&Credentials>,
+    ) -> Result<Self, LaunchError> {
         let (name, tag) = split_image(image);
         let base = GenericImage::new(name, tag)
             .with_exposed_port(REDIS_PORT.tcp())
@@ -74,7 +80,10 @@ impl ContainerNode {
                 })?;
                 cmd.push(format!("{CONF_DIR}/redis.conf"));
                 base.with_copy_to(format!("{CONF_DIR}/redis.conf"), conf.into_bytes())
-                    .with_copy_to(format!("{CONF_DIR}/users.acl"), render_users_acl(c)?.into_bytes())
+                    .with_copy_to(
+                        format!("{CONF_DIR}/users.acl"),
+                        render_users_acl(c)?.into_bytes(),
+                    )
             }
             _ => {
                 cmd.extend(stock_weak_args());
@@ -97,7 +106,10 @@ impl ContainerNode {
                 hc.publish_all_ports = Some(false);
                 hc.port_bindings = Some(bindings);
             });
-        let container = request.start().await.map_err(|e| LaunchError::Docker(e.to_string()))?;
+        let container = request
+            .start()
+            .await
+            .map_err(|e| LaunchError::Docker(e.to_string()))?;
         let port = host_port(&container).await?;
         Ok(Self {
             container: Some(container),
@@ -116,7 +128,9 @@ impl ContainerNode {
 
     fn container(&self) -> &ContainerAsync<GenericImage> {
         // Only Drop takes it out.
-        self.container.as_ref().unwrap_or_else(|| unreachable!("container taken before drop"))
+        self.container
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("container taken before drop"))
     }
 
     pub(super) fn short_id(&self) -> &str {
@@ -139,15 +153,24 @@ impl ContainerNode {
     }
 
     pub(super) async fn pause(&mut self) -> Result<(), LaunchError> {
-        self.container().pause().await.map_err(|e| control("pause", e))
+        self.container()
+            .pause()
+            .await
+            .map_err(|e| control("pause", e))
     }
 
     pub(super) async fn resume(&mut self) -> Result<(), LaunchError> {
-        self.container().unpause().await.map_err(|e| control("resume", e))
+        self.container()
+            .unpause()
+            .await
+            .map_err(|e| control("resume", e))
     }
 
     pub(super) async fn restart(&mut self) -> Result<(), LaunchError> {
-        self.container().start().await.map_err(|e| control("restart", e))?;
+        self.container()
+            .start()
+            .await
+            .map_err(|e| control("restart", e))?;
         // Docker may publish a different host port after a restart.
         self.port = host_port(self.container()).await?;
         Ok(())
@@ -156,13 +179,18 @@ impl ContainerNode {
 
 impl Drop for ContainerNode {
     fn drop(&mut self) {
-        let Some(container) = self.container.take() else { return };
+        let Some(container) = self.container.take() else {
+            return;
+        };
         // testcontainers removes the container in its own Drop, which needs
         // a Tokio runtime; a deployment dropped outside one (a sync test, the
         // end of main) gets a short-lived runtime so no container leaks.
         if tokio::runtime::Handle::try_current().is_ok() {
             drop(container);
-        } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             rt.block_on(async move { drop(container) });
         }
     }

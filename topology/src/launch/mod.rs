@@ -89,7 +89,7 @@ pub enum LaunchError {
 
 enum Backend {
     Process(process::ProcessNode),
-    Docker(docker::ContainerNode),
+    Docker(Box<docker::ContainerNode>),
 }
 
 /// A running deployment and control over its node.
@@ -126,7 +126,9 @@ impl Deployment {
                 if process::redis_server_bin().is_some() {
                     Self::launch_with(topology, profile, Launcher::Process).await
                 } else {
-                    Err(LaunchError::NoLauncher { docker: docker_problem })
+                    Err(LaunchError::NoLauncher {
+                        docker: docker_problem,
+                    })
                 }
             }
             other => Err(LaunchError::BadLauncherSetting(other.to_owned())),
@@ -134,7 +136,11 @@ impl Deployment {
     }
 
     /// Launches with a given launcher.
-    pub async fn launch_with(topology: &Topology, profile: Profile, launcher: Launcher) -> Result<Self, LaunchError> {
+    pub async fn launch_with(
+        topology: &Topology,
+        profile: Profile,
+        launcher: Launcher,
+    ) -> Result<Self, LaunchError> {
         let Topology::Standalone = topology;
         let credentials = (profile == Profile::Hardened).then(Credentials::from_env_or_generate);
         let (backend, target) = match launcher {
@@ -144,9 +150,11 @@ impl Deployment {
                 (Backend::Process(node), t)
             }
             Launcher::Docker => {
-                let node = docker::ContainerNode::start(&redis_image(), profile, credentials.as_ref()).await?;
+                let node =
+                    docker::ContainerNode::start(&redis_image(), profile, credentials.as_ref())
+                        .await?;
                 let t = admin_target("127.0.0.1", node.port(), credentials.as_ref());
-                (Backend::Docker(node), t)
+                (Backend::Docker(Box::new(node)), t)
             }
         };
         let deployment = Self {
@@ -177,9 +185,10 @@ impl Deployment {
 
     /// The application user's target (hardened profile only).
     pub fn app_target(&self) -> Option<Target> {
-        self.credentials
-            .as_ref()
-            .map(|c| self.target.with_credentials(Some("app"), Some(c.app.clone())))
+        self.credentials.as_ref().map(|c| {
+            self.target
+                .with_credentials(Some("app"), Some(c.app.clone()))
+        })
     }
 
     /// Waits, bounded, until the server answers PING as admin.

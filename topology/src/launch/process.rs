@@ -22,7 +22,9 @@ pub(super) fn redis_server_bin() -> Option<PathBuf> {
 /// Asks the kernel for a free loopback port. Another process could take it
 /// before redis-server binds; `start` retries on that.
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 pub(super) struct ProcessNode {
@@ -34,8 +36,12 @@ pub(super) struct ProcessNode {
 }
 
 impl ProcessNode {
-    pub(super) async fn start(profile: Profile, credentials: Option<&Credentials>) -> Result<Self, LaunchError> {
-        let bin = redis_server_bin().ok_or_else(|| LaunchError::Process("redis-server is not on PATH".into()))?;
+    pub(super) async fn start(
+        profile: Profile,
+        credentials: Option<&Credentials>,
+    ) -> Result<Self, LaunchError> {
+        let bin = redis_server_bin()
+            .ok_or_else(|| LaunchError::Process("redis-server is not on PATH".into()))?;
         let mut dir = tempfile::Builder::new().prefix("redis-node-").tempdir()?;
         let mut last = String::new();
         for _ in 0..3 {
@@ -69,7 +75,10 @@ impl ProcessNode {
             tokio::time::sleep(Duration::from_millis(150)).await;
             match node.child.as_mut().map(Child::try_wait) {
                 Some(Ok(Some(status))) => {
-                    last = format!("redis-server exited at start ({status}); see {}", node.log_path().display());
+                    last = format!(
+                        "redis-server exited at start ({status}); see {}",
+                        node.log_path().display()
+                    );
                     last.push_str(&format!(": {}", node.log_tail()));
                     node.child = None;
                     dir = std::mem::replace(&mut node.dir, tempfile::tempdir()?);
@@ -91,7 +100,10 @@ impl ProcessNode {
     }
 
     fn spawn(&mut self) -> Result<(), LaunchError> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let child = Command::new(&self.bin)
             .args(&self.args)
             .current_dir(self.dir.path())
@@ -189,7 +201,11 @@ impl Drop for ProcessNode {
     }
 }
 
-fn hardened_args(dir: &TempDir, port: u16, credentials: &Credentials) -> Result<Vec<String>, LaunchError> {
+fn hardened_args(
+    dir: &TempDir,
+    port: u16,
+    credentials: &Credentials,
+) -> Result<Vec<String>, LaunchError> {
     let acl_path = dir.path().join("users.acl");
     let conf_path = dir.path().join("redis.conf");
     let conf = render_redis_conf(&ServerParams {
@@ -206,8 +222,8 @@ fn hardened_args(dir: &TempDir, port: u16, credentials: &Credentials) -> Result<
 
 /// Writes a file readable by its owner only: it holds password hashes.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)

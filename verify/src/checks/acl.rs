@@ -36,47 +36,58 @@ check_type!(DangerousCommands, DANGEROUS);
 
 impl DangerousCommands {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let whoami = match ctx.whoami().await {
-        Ok(u) => u,
-        Err(e) => return Outcome::error(format!("ACL WHOAMI failed: {}", e.reason())),
-    };
-    let Resolved { user, via_dryrun, note } = resolve_app_user(ctx, &whoami).await;
-    let mut allowed = Vec::new();
-    let mut unknown = Vec::new();
-    let mut evidence = vec![Evidence {
-        command: "ACL WHOAMI".into(),
-        observed: format!("{whoami} ({note})"),
-    }];
-    for argv in PROBES {
-        let (command, permission) = if via_dryrun {
-            let mut full = vec!["ACL", "DRYRUN", user.as_str()];
-            full.extend_from_slice(argv);
-            let reply = ctx.cmd(&full).await.map(|v| value_text(&v));
-            (full.join(" "), Permission::from_dryrun_reply(reply))
+        let whoami = match ctx.whoami().await {
+            Ok(u) => u,
+            Err(e) => return Outcome::error(format!("ACL WHOAMI failed: {}", e.reason())),
+        };
+        let Resolved {
+            user,
+            via_dryrun,
+            note,
+        } = resolve_app_user(ctx, &whoami).await;
+        let mut allowed = Vec::new();
+        let mut unknown = Vec::new();
+        let mut evidence = vec![Evidence {
+            command: "ACL WHOAMI".into(),
+            observed: format!("{whoami} ({note})"),
+        }];
+        for argv in PROBES {
+            let (command, permission) = if via_dryrun {
+                let mut full = vec!["ACL", "DRYRUN", user.as_str()];
+                full.extend_from_slice(argv);
+                let reply = ctx.cmd(&full).await.map(|v| value_text(&v));
+                (full.join(" "), Permission::from_dryrun_reply(reply))
+            } else {
+                (
+                    format!("MULTI; {}; DISCARD", argv.join(" ")),
+                    ctx.queue_probe(argv).await,
+                )
+            };
+            let name = display_name(argv);
+            let observed = match &permission {
+                Permission::Allowed(s) => {
+                    allowed.push(name);
+                    format!("allowed: {s}")
+                }
+                Permission::Denied(s) => format!("denied: {s}"),
+                Permission::Unknown(s) => {
+                    unknown.push(name);
+                    format!("unknown: {s}")
+                }
+            };
+            evidence.push(Evidence { command, observed });
+        }
+        if !allowed.is_empty() {
+            Outcome::fail(format!("user `{user}` may run {}", allowed.join(", "))).with(evidence)
+        } else if !unknown.is_empty() {
+            Outcome::warn(format!("user `{user}` is denied every probed command that could be tested; undetermined: {}", unknown.join(", "))).with(evidence)
         } else {
-            (format!("MULTI; {}; DISCARD", argv.join(" ")), ctx.queue_probe(argv).await)
-        };
-        let name = display_name(argv);
-        let observed = match &permission {
-            Permission::Allowed(s) => {
-                allowed.push(name);
-                format!("allowed: {s}")
-            }
-            Permission::Denied(s) => format!("denied: {s}"),
-            Permission::Unknown(s) => {
-                unknown.push(name);
-                format!("unknown: {s}")
-            }
-        };
-        evidence.push(Evidence { command, observed });
-    }
-    if !allowed.is_empty() {
-        Outcome::fail(format!("user `{user}` may run {}", allowed.join(", "))).with(evidence)
-    } else if !unknown.is_empty() {
-        Outcome::warn(format!("user `{user}` is denied every probed command that could be tested; undetermined: {}", unknown.join(", "))).with(evidence)
-    } else {
-        Outcome::pass(format!("user `{user}` is denied all {} dangerous commands", PROBES.len())).with(evidence)
-    }
+            Outcome::pass(format!(
+                "user `{user}` is denied all {} dangerous commands",
+                PROBES.len()
+            ))
+            .with(evidence)
+        }
     }
 }
 
@@ -91,7 +102,11 @@ struct Resolved {
 /// the verifier's user; otherwise the verifier's own user is the
 /// application user and is probed with MULTI/DISCARD.
 async fn resolve_app_user(ctx: &Ctx, whoami: &str) -> Resolved {
-    let candidate = ctx.settings.app_user.clone().unwrap_or_else(|| "app".to_owned());
+    let candidate = ctx
+        .settings
+        .app_user
+        .clone()
+        .unwrap_or_else(|| "app".to_owned());
     if candidate != whoami {
         let exists = ctx.cmd(&["ACL", "DRYRUN", &candidate, "PING"]).await;
         match exists {
@@ -102,13 +117,13 @@ async fn resolve_app_user(ctx: &Ctx, whoami: &str) -> Resolved {
                     note: "probing the application user with ACL DRYRUN".into(),
                 }
             }
-            Err(e) if ctx.settings.app_user.is_some() => {
-                return Resolved {
-                    user: whoami.to_owned(),
-                    via_dryrun: false,
-                    note: format!("ACL DRYRUN for `{candidate}` failed ({e}); probing the connected user instead"),
-                }
-            }
+            Err(e) if ctx.settings.app_user.is_some() => return Resolved {
+                user: whoami.to_owned(),
+                via_dryrun: false,
+                note: format!(
+                    "ACL DRYRUN for `{candidate}` failed ({e}); probing the connected user instead"
+                ),
+            },
             Err(_) => {}
         }
     }
@@ -136,7 +151,10 @@ mod tests {
     use crate::ctx::Captured;
     use redis::Value;
 
-    fn with_all(mut c: Captured, f: impl Fn(&[&str]) -> (String, Result<Value, &'static str>)) -> Captured {
+    fn with_all(
+        mut c: Captured,
+        f: impl Fn(&[&str]) -> (String, Result<Value, &'static str>),
+    ) -> Captured {
         for argv in PROBES {
             let (k, v) = f(argv);
             c = c.reply(&k, v);
@@ -149,7 +167,12 @@ mod tests {
         let c = Captured::default()
             .text("ACL WHOAMI", "default")
             .reply("ACL DRYRUN app PING", Err("ERR User 'app' not found"));
-        let c = with_all(c, |argv| (format!("QUEUE {}", argv.join(" ")), Ok(Value::SimpleString("QUEUED".into()))));
+        let c = with_all(c, |argv| {
+            (
+                format!("QUEUE {}", argv.join(" ")),
+                Ok(Value::SimpleString("QUEUED".into())),
+            )
+        });
         let o = run(&DangerousCommands, c);
         assert_eq!(o.status, Status::Fail);
         assert!(o.message.contains("FLUSHALL"));
@@ -163,7 +186,9 @@ mod tests {
         let c = with_all(c, |argv| {
             (
                 format!("ACL DRYRUN app {}", argv.join(" ")),
-                Ok(Value::BulkString(b"User app has no permissions to run the command".to_vec())),
+                Ok(Value::BulkString(
+                    b"User app has no permissions to run the command".to_vec(),
+                )),
             )
         });
         let o = run(&DangerousCommands, c);
@@ -196,7 +221,18 @@ mod tests {
     #[test]
     fn probes_only_the_commands_the_policy_names() {
         let names: Vec<String> = PROBES.iter().map(|a| display_name(a)).collect();
-        for want in ["FLUSHALL", "FLUSHDB", "CONFIG SET", "DEBUG", "SHUTDOWN", "MODULE LOAD", "KEYS", "MIGRATE", "REPLICAOF", "ACL SETUSER"] {
+        for want in [
+            "FLUSHALL",
+            "FLUSHDB",
+            "CONFIG SET",
+            "DEBUG",
+            "SHUTDOWN",
+            "MODULE LOAD",
+            "KEYS",
+            "MIGRATE",
+            "REPLICAOF",
+            "ACL SETUSER",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want}");
         }
     }

@@ -20,21 +20,24 @@ check_type!(Required, REQUIRED);
 
 impl Required {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let reply = ctx.anonymous_ping().await;
-    let evidence = vec![Evidence {
-        command: "PING (new connection, no credentials)".into(),
-        observed: match &reply {
-            Ok(s) => s.clone(),
-            Err(e) => e.clone(),
-        },
-    }];
-    match reply {
-        Ok(_) => Outcome::fail("a connection without credentials can run commands").with(evidence),
-        Err(e) if e.contains("NOAUTH") => {
-            Outcome::pass("unauthenticated clients are refused (NOAUTH)").with(evidence)
+        let reply = ctx.anonymous_ping().await;
+        let evidence = vec![Evidence {
+            command: "PING (new connection, no credentials)".into(),
+            observed: match &reply {
+                Ok(s) => s.clone(),
+                Err(e) => e.clone(),
+            },
+        }];
+        match reply {
+            Ok(_) => {
+                Outcome::fail("a connection without credentials can run commands").with(evidence)
+            }
+            Err(e) if e.contains("NOAUTH") => {
+                Outcome::pass("unauthenticated clients are refused (NOAUTH)").with(evidence)
+            }
+            Err(e) => Outcome::error(format!("could not test an unauthenticated connection: {e}"))
+                .with(evidence),
         }
-        Err(e) => Outcome::error(format!("could not test an unauthenticated connection: {e}")).with(evidence),
-    }
     }
 }
 
@@ -55,47 +58,55 @@ check_type!(DefaultUser, DEFAULT_USER);
 
 impl DefaultUser {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    match ctx.cached(&["ACL", "GETUSER", "default"]).await {
-        Ok(v) => {
-            let flags = user_flags(&v);
-            let evidence = vec![Evidence {
-                command: "ACL GETUSER default".into(),
-                observed: format!("flags: {}", flags.join(" ")),
-            }];
-            let has = |f: &str| flags.iter().any(|x| x == f);
-            if has("off") {
-                Outcome::pass("the default user is disabled").with(evidence)
-            } else if has("nopass") {
-                Outcome::fail("the default user is enabled with `nopass`: anyone who connects is logged in").with(evidence)
-            } else {
-                Outcome::pass("the default user is enabled and requires a password").with(evidence)
-            }
-        }
-        Err(e) if e.starts_with("NOPERM") || e.to_lowercase().contains("unknown") => {
-            // Managed services deny ACL GETUSER; infer from what a
-            // stranger gets instead.
-            let anon = ctx.anonymous_ping().await;
-            let evidence = vec![
-                Evidence {
+        match ctx.cached(&["ACL", "GETUSER", "default"]).await {
+            Ok(v) => {
+                let flags = user_flags(&v);
+                let evidence = vec![Evidence {
                     command: "ACL GETUSER default".into(),
-                    observed: e,
-                },
-                Evidence {
-                    command: "PING (new connection, no credentials)".into(),
-                    observed: match &anon {
-                        Ok(s) => s.clone(),
-                        Err(e) => e.clone(),
-                    },
-                },
-            ];
-            match anon {
-                Ok(_) => Outcome::fail("the default user needs no password (an anonymous PING works)").with(evidence),
-                Err(e) if e.contains("NOAUTH") => Outcome::pass("the default user is disabled or has a password (anonymous PING refused)").with(evidence),
-                Err(e) => Outcome::error(format!("could not inspect the default user: {e}")).with(evidence),
+                    observed: format!("flags: {}", flags.join(" ")),
+                }];
+                let has = |f: &str| flags.iter().any(|x| x == f);
+                if has("off") {
+                    Outcome::pass("the default user is disabled").with(evidence)
+                } else if has("nopass") {
+                    Outcome::fail("the default user is enabled with `nopass`: anyone who connects is logged in").with(evidence)
+                } else {
+                    Outcome::pass("the default user is enabled and requires a password")
+                        .with(evidence)
+                }
             }
+            Err(e) if e.starts_with("NOPERM") || e.to_lowercase().contains("unknown") => {
+                // Managed services deny ACL GETUSER; infer from what a
+                // stranger gets instead.
+                let anon = ctx.anonymous_ping().await;
+                let evidence = vec![
+                    Evidence {
+                        command: "ACL GETUSER default".into(),
+                        observed: e,
+                    },
+                    Evidence {
+                        command: "PING (new connection, no credentials)".into(),
+                        observed: match &anon {
+                            Ok(s) => s.clone(),
+                            Err(e) => e.clone(),
+                        },
+                    },
+                ];
+                match anon {
+                    Ok(_) => Outcome::fail(
+                        "the default user needs no password (an anonymous PING works)",
+                    )
+                    .with(evidence),
+                    Err(e) if e.contains("NOAUTH") => Outcome::pass(
+                        "the default user is disabled or has a password (anonymous PING refused)",
+                    )
+                    .with(evidence),
+                    Err(e) => Outcome::error(format!("could not inspect the default user: {e}"))
+                        .with(evidence),
+                }
+            }
+            Err(e) => Outcome::error(format!("ACL GETUSER default failed: {e}")),
         }
-        Err(e) => Outcome::error(format!("ACL GETUSER default failed: {e}")),
-    }
     }
 }
 
@@ -103,10 +114,13 @@ impl DefaultUser {
 fn user_flags(v: &redis::Value) -> Vec<String> {
     use redis::Value;
     let pairs: Vec<(&Value, &Value)> = match v {
-        Value::Array(items) => items.chunks(2).filter_map(|p| match p {
-            [k, v] => Some((k, v)),
-            _ => None,
-        }).collect(),
+        Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|p| match p {
+                [k, v] => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
         Value::Map(m) => m.iter().map(|(k, v)| (k, v)).collect(),
         _ => Vec::new(),
     };
@@ -143,7 +157,8 @@ mod tests {
 
     #[test]
     fn required_passes_on_noauth_and_fails_on_pong() {
-        let hardened = Captured::default().reply("ANON PING", Err("NOAUTH Authentication required."));
+        let hardened =
+            Captured::default().reply("ANON PING", Err("NOAUTH Authentication required."));
         assert_eq!(run(&Required, hardened).status, Status::Pass);
         let open = Captured::default().text("ANON PING", "PONG");
         assert_eq!(run(&Required, open).status, Status::Fail);
@@ -151,18 +166,30 @@ mod tests {
 
     #[test]
     fn default_user_off_passes_nopass_fails() {
-        let off = Captured::default().reply("ACL GETUSER default", Ok(getuser(&["off", "sanitize-payload"])));
+        let off = Captured::default().reply(
+            "ACL GETUSER default",
+            Ok(getuser(&["off", "sanitize-payload"])),
+        );
         assert_eq!(run(&DefaultUser, off).status, Status::Pass);
-        let open = Captured::default().reply("ACL GETUSER default", Ok(getuser(&["on", "nopass", "sanitize-payload"])));
+        let open = Captured::default().reply(
+            "ACL GETUSER default",
+            Ok(getuser(&["on", "nopass", "sanitize-payload"])),
+        );
         assert_eq!(run(&DefaultUser, open).status, Status::Fail);
-        let pw = Captured::default().reply("ACL GETUSER default", Ok(getuser(&["on", "sanitize-payload"])));
+        let pw = Captured::default().reply(
+            "ACL GETUSER default",
+            Ok(getuser(&["on", "sanitize-payload"])),
+        );
         assert_eq!(run(&DefaultUser, pw).status, Status::Pass);
     }
 
     #[test]
     fn default_user_falls_back_when_acl_is_denied() {
         let managed = Captured::default()
-            .reply("ACL GETUSER default", Err("NOPERM this user has no permissions to run the 'acl|getuser' command"))
+            .reply(
+                "ACL GETUSER default",
+                Err("NOPERM this user has no permissions to run the 'acl|getuser' command"),
+            )
             .reply("ANON PING", Err("NOAUTH Authentication required."));
         let o = run(&DefaultUser, managed);
         assert_eq!(o.status, Status::Pass);

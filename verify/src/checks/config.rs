@@ -12,9 +12,13 @@ async fn read_all(ctx: &Ctx, names: &[&str]) -> Result<Vec<(String, Option<Strin
         match ctx.config_get(name).await {
             Ok(v) => out.push(((*name).to_owned(), v)),
             Err(Unavailable::Denied(r)) => {
-                return Err(Outcome::skip(format!("CONFIG GET {name} not permitted here ({r}); managed services control it")))
+                return Err(Outcome::skip(format!(
+                    "CONFIG GET {name} not permitted here ({r}); managed services control it"
+                )))
             }
-            Err(Unavailable::Failed(r)) => return Err(Outcome::error(format!("CONFIG GET {name} failed: {r}"))),
+            Err(Unavailable::Failed(r)) => {
+                return Err(Outcome::error(format!("CONFIG GET {name} failed: {r}")))
+            }
         }
     }
     Ok(out)
@@ -48,15 +52,27 @@ impl DebugModuleCommands {
             Err(o) => return o,
         };
         let evidence = evidence_of(&values);
-        let on: Vec<&str> = values.iter().filter(|(_, v)| v.as_deref() == Some("yes")).map(|(n, _)| n.as_str()).collect();
-        let local: Vec<&str> = values.iter().filter(|(_, v)| v.as_deref() == Some("local")).map(|(n, _)| n.as_str()).collect();
+        let on: Vec<&str> = values
+            .iter()
+            .filter(|(_, v)| v.as_deref() == Some("yes"))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let local: Vec<&str> = values
+            .iter()
+            .filter(|(_, v)| v.as_deref() == Some("local"))
+            .map(|(n, _)| n.as_str())
+            .collect();
         if values.iter().all(|(_, v)| v.is_none()) {
             return Outcome::skip("server predates enable-debug-command (Redis < 7.0): DEBUG cannot be disabled, deny it by ACL").with(evidence);
         }
         if !on.is_empty() {
             Outcome::fail(format!("enabled for every client: {}", on.join(", "))).with(evidence)
         } else if !local.is_empty() {
-            Outcome::warn(format!("enabled for local connections: {}", local.join(", "))).with(evidence)
+            Outcome::warn(format!(
+                "enabled for local connections: {}",
+                local.join(", ")
+            ))
+            .with(evidence)
         } else {
             Outcome::pass("DEBUG and MODULE are disabled").with(evidence)
         }
@@ -85,10 +101,19 @@ impl ProtectedConfigs {
         };
         let evidence = evidence_of(&values);
         match values[0].1.as_deref() {
-            Some("no") => Outcome::pass("protected configs are immutable at run time").with(evidence),
-            Some("local") => Outcome::warn("protected configs can be changed from local connections").with(evidence),
-            Some(v) => Outcome::fail(format!("enable-protected-configs is `{v}`: CONFIG SET dir/dbfilename allowed")).with(evidence),
-            None => Outcome::skip("server predates enable-protected-configs (Redis < 7.0)").with(evidence),
+            Some("no") => {
+                Outcome::pass("protected configs are immutable at run time").with(evidence)
+            }
+            Some("local") => {
+                Outcome::warn("protected configs can be changed from local connections")
+                    .with(evidence)
+            }
+            Some(v) => Outcome::fail(format!(
+                "enable-protected-configs is `{v}`: CONFIG SET dir/dbfilename allowed"
+            ))
+            .with(evidence),
+            None => Outcome::skip("server predates enable-protected-configs (Redis < 7.0)")
+                .with(evidence),
         }
     }
 }
@@ -114,10 +139,20 @@ impl Timeouts {
             Err(o) => return o,
         };
         let evidence = evidence_of(&values);
-        let num = |i: usize| values[i].1.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let num = |i: usize| {
+            values[i]
+                .1
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         match (num(0), num(1)) {
-            (_, 0) => Outcome::fail("tcp-keepalive is 0: dead peers are never detected").with(evidence),
-            (0, _) => Outcome::fail("timeout is 0: idle clients are never disconnected").with(evidence),
+            (_, 0) => {
+                Outcome::fail("tcp-keepalive is 0: dead peers are never detected").with(evidence)
+            }
+            (0, _) => {
+                Outcome::fail("timeout is 0: idle clients are never disconnected").with(evidence)
+            }
             (t, k) => Outcome::pass(format!("timeout {t}s, tcp-keepalive {k}s")).with(evidence),
         }
     }
@@ -144,18 +179,34 @@ impl Slowlog {
             Err(o) => return o,
         };
         let evidence = evidence_of(&values);
-        let slower: i64 = values[0].1.as_deref().and_then(|v| v.parse().ok()).unwrap_or(-1);
-        let len: i64 = values[1].1.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+        let slower: i64 = values[0]
+            .1
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1);
+        let len: i64 = values[1]
+            .1
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         if slower < 0 {
             Outcome::fail("the slow log is disabled").with(evidence)
         } else if slower == 0 {
-            Outcome::warn("every command is logged as slow: the log churns and hides real outliers").with(evidence)
+            Outcome::warn("every command is logged as slow: the log churns and hides real outliers")
+                .with(evidence)
         } else if slower > 100_000 {
-            Outcome::warn(format!("only commands slower than {} ms are logged", slower / 1000)).with(evidence)
+            Outcome::warn(format!(
+                "only commands slower than {} ms are logged",
+                slower / 1000
+            ))
+            .with(evidence)
         } else if len < 128 {
             Outcome::warn(format!("slowlog-max-len {len} keeps too little history")).with(evidence)
         } else {
-            Outcome::pass(format!("commands over {slower} µs are logged, last {len} kept")).with(evidence)
+            Outcome::pass(format!(
+                "commands over {slower} µs are logged, last {len} kept"
+            ))
+            .with(evidence)
         }
     }
 }
@@ -197,39 +248,84 @@ mod tests {
 
     #[test]
     fn debug_module_pass_fail_warn_skip() {
-        let hardened = Captured::default().config("enable-debug-command", "no").config("enable-module-command", "no");
+        let hardened = Captured::default()
+            .config("enable-debug-command", "no")
+            .config("enable-module-command", "no");
         assert_eq!(run(&DebugModuleCommands, hardened).status, Status::Pass);
-        let weak = Captured::default().config("enable-debug-command", "yes").config("enable-module-command", "no");
+        let weak = Captured::default()
+            .config("enable-debug-command", "yes")
+            .config("enable-module-command", "no");
         let o = run(&DebugModuleCommands, weak);
         assert_eq!(o.status, Status::Fail);
         assert!(o.message.contains("enable-debug-command"));
-        let local = Captured::default().config("enable-debug-command", "local").config("enable-module-command", "no");
+        let local = Captured::default()
+            .config("enable-debug-command", "local")
+            .config("enable-module-command", "no");
         assert_eq!(run(&DebugModuleCommands, local).status, Status::Warn);
-        let denied = Captured::default().reply("CONFIG GET enable-debug-command", Err("NOPERM no permissions"));
+        let denied = Captured::default().reply(
+            "CONFIG GET enable-debug-command",
+            Err("NOPERM no permissions"),
+        );
         assert_eq!(run(&DebugModuleCommands, denied).status, Status::Skip);
     }
 
     #[test]
     fn protected_configs() {
-        assert_eq!(run(&ProtectedConfigs, Captured::default().config("enable-protected-configs", "no")).status, Status::Pass);
-        assert_eq!(run(&ProtectedConfigs, Captured::default().config("enable-protected-configs", "yes")).status, Status::Fail);
+        assert_eq!(
+            run(
+                &ProtectedConfigs,
+                Captured::default().config("enable-protected-configs", "no")
+            )
+            .status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(
+                &ProtectedConfigs,
+                Captured::default().config("enable-protected-configs", "yes")
+            )
+            .status,
+            Status::Fail
+        );
     }
 
     #[test]
     fn timeouts() {
-        let good = Captured::default().config("timeout", "300").config("tcp-keepalive", "60");
+        let good = Captured::default()
+            .config("timeout", "300")
+            .config("tcp-keepalive", "60");
         assert_eq!(run(&Timeouts, good).status, Status::Pass);
-        let stock = Captured::default().config("timeout", "0").config("tcp-keepalive", "300");
+        let stock = Captured::default()
+            .config("timeout", "0")
+            .config("tcp-keepalive", "300");
         assert_eq!(run(&Timeouts, stock).status, Status::Fail);
     }
 
     #[test]
     fn slowlog_and_latency() {
-        let good = Captured::default().config("slowlog-log-slower-than", "10000").config("slowlog-max-len", "256");
+        let good = Captured::default()
+            .config("slowlog-log-slower-than", "10000")
+            .config("slowlog-max-len", "256");
         assert_eq!(run(&Slowlog, good).status, Status::Pass);
-        let off = Captured::default().config("slowlog-log-slower-than", "-1").config("slowlog-max-len", "128");
+        let off = Captured::default()
+            .config("slowlog-log-slower-than", "-1")
+            .config("slowlog-max-len", "128");
         assert_eq!(run(&Slowlog, off).status, Status::Fail);
-        assert_eq!(run(&LatencyMonitor, Captured::default().config("latency-monitor-threshold", "100")).status, Status::Pass);
-        assert_eq!(run(&LatencyMonitor, Captured::default().config("latency-monitor-threshold", "0")).status, Status::Fail);
+        assert_eq!(
+            run(
+                &LatencyMonitor,
+                Captured::default().config("latency-monitor-threshold", "100")
+            )
+            .status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(
+                &LatencyMonitor,
+                Captured::default().config("latency-monitor-threshold", "0")
+            )
+            .status,
+            Status::Fail
+        );
     }
 }

@@ -21,40 +21,50 @@ check_type!(Reachable, REACHABLE);
 
 impl Reachable {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let mut evidence = Vec::new();
-    match ctx.cmd(&["PING"]).await {
-        Ok(v) => evidence.push(Evidence {
-            command: "PING".into(),
-            observed: value_text(&v),
-        }),
-        Err(e) => return Outcome::error(format!("PING failed: {e}")),
-    }
-    let server = match ctx.info("server").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())).with(evidence),
-    };
-    let replication = ctx.info("replication").await.unwrap_or_default();
-    evidence.push(info_evidence(
-        "server",
-        &[server.show("redis_version"), server.show("redis_mode")],
-    ));
-    evidence.push(info_evidence("replication", &[replication.show("role")]));
-    let version = server.get("redis_version").unwrap_or("?");
-    let role = replication.get("role").unwrap_or("?");
-    if role != "master" {
-        return Outcome::pass(format!("Redis {version}, role {role} (write round-trip skipped on a replica)")).with(evidence);
-    }
-    // The write round-trip uses the run's own prefix and a TTL, so the
-    // key disappears even if the run is killed before it deletes it.
-    let key = format!("{}probe", ctx.key_prefix);
-    let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
-    let get = ctx.cmd(&["GET", &key]).await;
-    let del = ctx.cmd(&["DEL", &key]).await;
-    evidence.push(Evidence {
-        command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
-        observed: format!("{:?} / {:?} / {:?}", set.as_ref().map(value_text), get.as_ref().map(value_text), del.as_ref().map(value_text)),
-    });
-    match (set, get) {
+        let mut evidence = Vec::new();
+        match ctx.cmd(&["PING"]).await {
+            Ok(v) => evidence.push(Evidence {
+                command: "PING".into(),
+                observed: value_text(&v),
+            }),
+            Err(e) => return Outcome::error(format!("PING failed: {e}")),
+        }
+        let server = match ctx.info("server").await {
+            Ok(i) => i,
+            Err(e) => {
+                return Outcome::error(format!("INFO server failed: {}", e.reason())).with(evidence)
+            }
+        };
+        let replication = ctx.info("replication").await.unwrap_or_default();
+        evidence.push(info_evidence(
+            "server",
+            &[server.show("redis_version"), server.show("redis_mode")],
+        ));
+        evidence.push(info_evidence("replication", &[replication.show("role")]));
+        let version = server.get("redis_version").unwrap_or("?");
+        let role = replication.get("role").unwrap_or("?");
+        if role != "master" {
+            return Outcome::pass(format!(
+                "Redis {version}, role {role} (write round-trip skipped on a replica)"
+            ))
+            .with(evidence);
+        }
+        // The write round-trip uses the run's own prefix and a TTL, so the
+        // key disappears even if the run is killed before it deletes it.
+        let key = format!("{}probe", ctx.key_prefix);
+        let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
+        let get = ctx.cmd(&["GET", &key]).await;
+        let del = ctx.cmd(&["DEL", &key]).await;
+        evidence.push(Evidence {
+            command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
+            observed: format!(
+                "{:?} / {:?} / {:?}",
+                set.as_ref().map(value_text),
+                get.as_ref().map(value_text),
+                del.as_ref().map(value_text)
+            ),
+        });
+        match (set, get) {
         (Ok(_), Ok(v)) if value_text(&v) == "1" => {
             Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
         }
@@ -78,7 +88,10 @@ mod tests {
     fn base() -> Captured {
         Captured::default()
             .reply("PING", Ok(Value::SimpleString("PONG".into())))
-            .text("INFO server", "redis_version:7.0.15\r\nredis_mode:standalone\r\n")
+            .text(
+                "INFO server",
+                "redis_version:7.0.15\r\nredis_mode:standalone\r\n",
+            )
             .text("INFO replication", "role:master\r\n")
     }
 
@@ -96,7 +109,10 @@ mod tests {
     #[test]
     fn fails_when_writes_are_rejected() {
         let c = base()
-            .reply("SET __verify:test:probe 1 PX 60000 NX", Err("OOM command not allowed when used memory > 'maxmemory'."))
+            .reply(
+                "SET __verify:test:probe 1 PX 60000 NX",
+                Err("OOM command not allowed when used memory > 'maxmemory'."),
+            )
             .reply("GET __verify:test:probe", Ok(Value::Nil))
             .reply("DEL __verify:test:probe", Ok(Value::Int(0)));
         assert_eq!(run(&Reachable, c).status, Status::Fail);
@@ -104,7 +120,10 @@ mod tests {
 
     #[test]
     fn errors_when_ping_fails() {
-        let c = Captured::default().reply("PING", Err("LOADING Redis is loading the dataset in memory"));
+        let c = Captured::default().reply(
+            "PING",
+            Err("LOADING Redis is loading the dataset in memory"),
+        );
         assert_eq!(run(&Reachable, c).status, Status::Error);
     }
 }

@@ -22,26 +22,52 @@ check_type!(Maxmemory, MAXMEMORY);
 
 impl Maxmemory {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let info = match ctx.info("memory").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
-    };
-    let evidence = vec![info_evidence(
-        "memory",
-        &[info.show("maxmemory"), info.show("total_system_memory"), info.show("used_memory")],
-    )];
-    let max = info.get_u64("maxmemory").unwrap_or(0);
-    let total = info.get_u64("total_system_memory").unwrap_or(0);
-    if max == 0 {
-        return Outcome::fail("maxmemory is 0 (unlimited): the OOM killer decides when Redis stops").with(evidence);
-    }
-    if total > 0 && max >= total {
-        return Outcome::fail(format!("maxmemory {} exceeds the host's {}", mib(max), mib(total))).with(evidence);
-    }
-    if total > 0 && max.saturating_mul(10) > total.saturating_mul(9) {
-        return Outcome::warn(format!("maxmemory {} leaves under 10% of the host's {} for forks and buffers", mib(max), mib(total))).with(evidence);
-    }
-    Outcome::pass(format!("maxmemory {} of {} host memory", mib(max), if total > 0 { mib(total) } else { "unknown".into() })).with(evidence)
+        let info = match ctx.info("memory").await {
+            Ok(i) => i,
+            Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
+        };
+        let evidence = vec![info_evidence(
+            "memory",
+            &[
+                info.show("maxmemory"),
+                info.show("total_system_memory"),
+                info.show("used_memory"),
+            ],
+        )];
+        let max = info.get_u64("maxmemory").unwrap_or(0);
+        let total = info.get_u64("total_system_memory").unwrap_or(0);
+        if max == 0 {
+            return Outcome::fail(
+                "maxmemory is 0 (unlimited): the OOM killer decides when Redis stops",
+            )
+            .with(evidence);
+        }
+        if total > 0 && max >= total {
+            return Outcome::fail(format!(
+                "maxmemory {} exceeds the host's {}",
+                mib(max),
+                mib(total)
+            ))
+            .with(evidence);
+        }
+        if total > 0 && max.saturating_mul(10) > total.saturating_mul(9) {
+            return Outcome::warn(format!(
+                "maxmemory {} leaves under 10% of the host's {} for forks and buffers",
+                mib(max),
+                mib(total)
+            ))
+            .with(evidence);
+        }
+        Outcome::pass(format!(
+            "maxmemory {} of {} host memory",
+            mib(max),
+            if total > 0 {
+                mib(total)
+            } else {
+                "unknown".into()
+            }
+        ))
+        .with(evidence)
     }
 }
 
@@ -66,22 +92,30 @@ check_type!(EvictionPolicy, EVICTION);
 
 impl EvictionPolicy {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let info = match ctx.info("memory").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
-    };
-    let evidence = vec![info_evidence("memory", &[info.show("maxmemory_policy")])];
-    let Some(policy) = info.get("maxmemory_policy") else {
-        return Outcome::error("INFO memory has no maxmemory_policy field").with(evidence);
-    };
-    match (ctx.settings.workload, policy) {
-        (Workload::State, "noeviction") => Outcome::pass("noeviction: state is never evicted").with(evidence),
-        (Workload::State, p) => Outcome::fail(format!("{p} evicts state keys (sessions, rate limits, locks) when memory is full")).with(evidence),
-        (Workload::Cache, p) if p.starts_with("allkeys-") || p.starts_with("volatile-") => {
-            Outcome::pass(format!("{p} suits a cache")).with(evidence)
+        let info = match ctx.info("memory").await {
+            Ok(i) => i,
+            Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
+        };
+        let evidence = vec![info_evidence("memory", &[info.show("maxmemory_policy")])];
+        let Some(policy) = info.get("maxmemory_policy") else {
+            return Outcome::error("INFO memory has no maxmemory_policy field").with(evidence);
+        };
+        match (ctx.settings.workload, policy) {
+            (Workload::State, "noeviction") => {
+                Outcome::pass("noeviction: state is never evicted").with(evidence)
+            }
+            (Workload::State, p) => Outcome::fail(format!(
+                "{p} evicts state keys (sessions, rate limits, locks) when memory is full"
+            ))
+            .with(evidence),
+            (Workload::Cache, p) if p.starts_with("allkeys-") || p.starts_with("volatile-") => {
+                Outcome::pass(format!("{p} suits a cache")).with(evidence)
+            }
+            (Workload::Cache, p) => Outcome::warn(format!(
+                "{p}: a full cache rejects writes instead of evicting"
+            ))
+            .with(evidence),
         }
-        (Workload::Cache, p) => Outcome::warn(format!("{p}: a full cache rejects writes instead of evicting")).with(evidence),
-    }
     }
 }
 
@@ -104,22 +138,49 @@ mod tests {
 
     #[test]
     fn maxmemory() {
-        assert_eq!(run(&Maxmemory, mem(GIB / 4, 24 * GIB, "noeviction")).status, Status::Pass);
-        assert_eq!(run(&Maxmemory, mem(0, 24 * GIB, "noeviction")).status, Status::Fail);
-        assert_eq!(run(&Maxmemory, mem(32 * GIB, 24 * GIB, "noeviction")).status, Status::Fail);
-        assert_eq!(run(&Maxmemory, mem(23 * GIB, 24 * GIB, "noeviction")).status, Status::Warn);
+        assert_eq!(
+            run(&Maxmemory, mem(GIB / 4, 24 * GIB, "noeviction")).status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(&Maxmemory, mem(0, 24 * GIB, "noeviction")).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run(&Maxmemory, mem(32 * GIB, 24 * GIB, "noeviction")).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run(&Maxmemory, mem(23 * GIB, 24 * GIB, "noeviction")).status,
+            Status::Warn
+        );
     }
 
     #[test]
     fn eviction_policy_by_workload() {
-        assert_eq!(run(&EvictionPolicy, mem(1, 2, "noeviction")).status, Status::Pass);
-        assert_eq!(run(&EvictionPolicy, mem(1, 2, "allkeys-lru")).status, Status::Fail);
-        assert_eq!(run(&EvictionPolicy, mem(1, 2, "volatile-ttl")).status, Status::Fail);
+        assert_eq!(
+            run(&EvictionPolicy, mem(1, 2, "noeviction")).status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(&EvictionPolicy, mem(1, 2, "allkeys-lru")).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run(&EvictionPolicy, mem(1, 2, "volatile-ttl")).status,
+            Status::Fail
+        );
         let cache = || Settings {
             workload: Workload::Cache,
             ..Default::default()
         };
-        assert_eq!(run_with(&EvictionPolicy, mem(1, 2, "allkeys-lfu"), cache()).status, Status::Pass);
-        assert_eq!(run_with(&EvictionPolicy, mem(1, 2, "noeviction"), cache()).status, Status::Warn);
+        assert_eq!(
+            run_with(&EvictionPolicy, mem(1, 2, "allkeys-lfu"), cache()).status,
+            Status::Pass
+        );
+        assert_eq!(
+            run_with(&EvictionPolicy, mem(1, 2, "noeviction"), cache()).status,
+            Status::Warn
+        );
     }
 }

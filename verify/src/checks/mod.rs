@@ -9,7 +9,10 @@ macro_rules! check_type {
             fn meta(&self) -> &'static crate::check::CheckMeta {
                 &$meta
             }
-            fn run<'a>(&'a self, ctx: &'a crate::ctx::Ctx) -> crate::check::BoxFuture<'a, crate::check::Outcome> {
+            fn run<'a>(
+                &'a self,
+                ctx: &'a crate::ctx::Ctx,
+            ) -> crate::check::BoxFuture<'a, crate::check::Outcome> {
                 Box::pin(self.evaluate(ctx))
             }
         }
@@ -26,7 +29,6 @@ mod persistence;
 mod version;
 
 use crate::check::{Check, Evidence};
-
 
 /// Every check, in the order they run and are listed. Ids are stable: a
 /// removed check's id is never reused.
@@ -107,7 +109,11 @@ mod tests {
             let m = c.meta();
             let (area, name) = m.id.split_once('.').unwrap();
             assert_eq!(area, m.area.as_str(), "{}", m.id);
-            assert!(name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'), "{}", m.id);
+            assert!(
+                name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'),
+                "{}",
+                m.id
+            );
             assert!(!m.why.is_empty() && !m.remediation.is_empty(), "{}", m.id);
         }
     }
@@ -115,14 +121,20 @@ mod tests {
     #[test]
     fn every_check_id_named_in_redis_conf_exists() {
         let ids = ids();
-        for line in topology::policy::REDIS_CONF_TEMPLATE.lines().chain(topology::policy::USERS_ACL_TEMPLATE.lines()) {
+        for line in topology::policy::REDIS_CONF_TEMPLATE
+            .lines()
+            .chain(topology::policy::USERS_ACL_TEMPLATE.lines())
+        {
             if let Some((_, rest)) = line.split_once("check: ") {
                 for id in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     assert!(ids.contains(&id), "redis-conf names unknown check `{id}`");
                 }
             } else if let Some(rest) = line.trim_start_matches('#').trim().strip_prefix("acl.") {
                 let id = format!("acl.{}", rest.trim_end_matches(',').trim());
-                assert!(ids.contains(&id.as_str()), "redis-conf names unknown check `{id}`");
+                assert!(
+                    ids.contains(&id.as_str()),
+                    "redis-conf names unknown check `{id}`"
+                );
             }
         }
     }

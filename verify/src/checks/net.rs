@@ -32,13 +32,21 @@ static BIND: CheckMeta = CheckMeta {
 
 /// Whether a `bind` value listens on every interface.
 pub fn binds_everything(bind: &str) -> bool {
-    let addrs: Vec<&str> = bind.split_whitespace().map(|a| a.trim_start_matches('-')).collect();
-    addrs.is_empty() || addrs.iter().any(|a| matches!(*a, "*" | "0.0.0.0" | "::*" | "::"))
+    let addrs: Vec<&str> = bind
+        .split_whitespace()
+        .map(|a| a.trim_start_matches('-'))
+        .collect();
+    addrs.is_empty()
+        || addrs
+            .iter()
+            .any(|a| matches!(*a, "*" | "0.0.0.0" | "::*" | "::"))
 }
 
 fn skip_denied(name: &str, e: &Unavailable) -> Outcome {
     match e {
-        Unavailable::Denied(r) => Outcome::skip(format!("CONFIG GET {name} not permitted here ({r}); managed services set it themselves")),
+        Unavailable::Denied(r) => Outcome::skip(format!(
+            "CONFIG GET {name} not permitted here ({r}); managed services set it themselves"
+        )),
         Unavailable::Failed(r) => Outcome::error(format!("CONFIG GET {name} failed: {r}")),
     }
 }
@@ -63,26 +71,35 @@ check_type!(ProtectedMode, PROTECTED_MODE);
 
 impl ProtectedMode {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let mode = match ctx.config_get("protected-mode").await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Outcome::skip("this server has no protected-mode setting"),
-        Err(e) => return skip_denied("protected-mode", &e),
-    };
-    let mut evidence = vec![config_evidence("protected-mode", &mode)];
-    if mode == "yes" {
-        return Outcome::pass("protected-mode is on").with(evidence);
-    }
-    let bind = ctx.config_get("bind").await.ok().flatten().unwrap_or_default();
-    evidence.push(config_evidence("bind", &bind));
-    let (auth, ev) = auth_required(ctx).await;
-    evidence.push(ev);
-    if !binds_everything(&bind) && auth {
-        Outcome::pass(format!("protected-mode is off, covered by `bind {bind}` and required authentication")).with(evidence)
-    } else if auth {
-        Outcome::fail("protected-mode is off and the server listens on every interface").with(evidence)
-    } else {
-        Outcome::fail("protected-mode is off and clients need no password").with(evidence)
-    }
+        let mode = match ctx.config_get("protected-mode").await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Outcome::skip("this server has no protected-mode setting"),
+            Err(e) => return skip_denied("protected-mode", &e),
+        };
+        let mut evidence = vec![config_evidence("protected-mode", &mode)];
+        if mode == "yes" {
+            return Outcome::pass("protected-mode is on").with(evidence);
+        }
+        let bind = ctx
+            .config_get("bind")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        evidence.push(config_evidence("bind", &bind));
+        let (auth, ev) = auth_required(ctx).await;
+        evidence.push(ev);
+        if !binds_everything(&bind) && auth {
+            Outcome::pass(format!(
+                "protected-mode is off, covered by `bind {bind}` and required authentication"
+            ))
+            .with(evidence)
+        } else if auth {
+            Outcome::fail("protected-mode is off and the server listens on every interface")
+                .with(evidence)
+        } else {
+            Outcome::fail("protected-mode is off and clients need no password").with(evidence)
+        }
     }
 }
 
@@ -90,24 +107,34 @@ check_type!(Bind, BIND);
 
 impl Bind {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let bind = match ctx.config_get("bind").await {
-        Ok(Some(v)) => v,
-        Ok(None) => return Outcome::skip("this server has no bind setting"),
-        Err(e) => return skip_denied("bind", &e),
-    };
-    let mut evidence = vec![config_evidence("bind", &bind)];
-    if !binds_everything(&bind) {
-        return Outcome::pass(format!("bound to {bind}")).with(evidence);
-    }
-    let (auth, ev) = auth_required(ctx).await;
-    evidence.push(ev);
-    let tls_port = ctx.config_get("tls-port").await.ok().flatten().unwrap_or_else(|| "0".into());
-    let port = ctx.config_get("port").await.ok().flatten().unwrap_or_else(|| "6379".into());
-    evidence.push(config_evidence("tls-port", &tls_port));
-    evidence.push(config_evidence("port", &port));
-    // TLS only counts when the plaintext port is closed.
-    let tls_only = tls_port != "0" && port == "0";
-    match (auth, tls_only) {
+        let bind = match ctx.config_get("bind").await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Outcome::skip("this server has no bind setting"),
+            Err(e) => return skip_denied("bind", &e),
+        };
+        let mut evidence = vec![config_evidence("bind", &bind)];
+        if !binds_everything(&bind) {
+            return Outcome::pass(format!("bound to {bind}")).with(evidence);
+        }
+        let (auth, ev) = auth_required(ctx).await;
+        evidence.push(ev);
+        let tls_port = ctx
+            .config_get("tls-port")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "0".into());
+        let port = ctx
+            .config_get("port")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "6379".into());
+        evidence.push(config_evidence("tls-port", &tls_port));
+        evidence.push(config_evidence("port", &port));
+        // TLS only counts when the plaintext port is closed.
+        let tls_only = tls_port != "0" && port == "0";
+        match (auth, tls_only) {
         (true, true) => Outcome::pass("listens on every interface, with authentication and TLS only").with(evidence),
         (true, false) => Outcome::warn("listens on every interface with authentication but without TLS: safe only where the network (container port publishing, security group) limits who connects").with(evidence),
         (false, _) => Outcome::fail("listens on every interface and clients need no password").with(evidence),
@@ -149,7 +176,10 @@ mod tests {
 
     #[test]
     fn protected_mode_skips_where_config_is_denied() {
-        let managed = Captured::default().reply("CONFIG GET protected-mode", Err("ERR unknown command 'CONFIG', with args beginning with: 'GET' 'protected-mode'"));
+        let managed = Captured::default().reply(
+            "CONFIG GET protected-mode",
+            Err("ERR unknown command 'CONFIG', with args beginning with: 'GET' 'protected-mode'"),
+        );
         assert_eq!(run(&ProtectedMode, managed).status, Status::Skip);
     }
 

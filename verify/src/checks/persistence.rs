@@ -22,37 +22,57 @@ check_type!(Aof, AOF);
 
 impl Aof {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let info = match ctx.info("persistence").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
-    };
-    let mut evidence = vec![info_evidence(
-        "persistence",
-        &[info.show("aof_enabled"), info.show("aof_last_write_status"), info.show("aof_last_bgrewrite_status")],
-    )];
-    let intent_without_aof = matches!(ctx.settings.persistence, PersistenceIntent::RdbOnly | PersistenceIntent::None);
-    if info.get("aof_enabled") != Some("1") {
-        return if intent_without_aof {
-            Outcome::pass("AOF is off, as declared in verify.toml (persistence)").with(evidence)
-        } else if ctx.settings.workload == Workload::Cache {
-            Outcome::warn("AOF is off (acceptable for a cache, whose contents can be rebuilt)").with(evidence)
-        } else {
-            Outcome::fail("AOF is off: a crash loses every write since the last snapshot").with(evidence)
+        let info = match ctx.info("persistence").await {
+            Ok(i) => i,
+            Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
         };
-    }
-    if info.get("aof_last_write_status") != Some("ok") {
-        return Outcome::fail(format!("the last AOF write failed ({})", info.show("aof_last_write_status"))).with(evidence);
-    }
-    match ctx.config_get("appendfsync").await {
-        Ok(Some(policy)) => {
-            evidence.push(config_evidence("appendfsync", &policy));
-            match policy.as_str() {
-                "everysec" | "always" => Outcome::pass(format!("AOF on, appendfsync {policy}, last write ok")).with(evidence),
-                other => Outcome::fail(format!("AOF on but appendfsync {other}: the kernel decides when data reaches disk")).with(evidence),
-            }
+        let mut evidence = vec![info_evidence(
+            "persistence",
+            &[
+                info.show("aof_enabled"),
+                info.show("aof_last_write_status"),
+                info.show("aof_last_bgrewrite_status"),
+            ],
+        )];
+        let intent_without_aof = matches!(
+            ctx.settings.persistence,
+            PersistenceIntent::RdbOnly | PersistenceIntent::None
+        );
+        if info.get("aof_enabled") != Some("1") {
+            return if intent_without_aof {
+                Outcome::pass("AOF is off, as declared in verify.toml (persistence)").with(evidence)
+            } else if ctx.settings.workload == Workload::Cache {
+                Outcome::warn("AOF is off (acceptable for a cache, whose contents can be rebuilt)")
+                    .with(evidence)
+            } else {
+                Outcome::fail("AOF is off: a crash loses every write since the last snapshot")
+                    .with(evidence)
+            };
         }
-        _ => Outcome::pass("AOF on and last write ok (appendfsync not visible to this user)").with(evidence),
-    }
+        if info.get("aof_last_write_status") != Some("ok") {
+            return Outcome::fail(format!(
+                "the last AOF write failed ({})",
+                info.show("aof_last_write_status")
+            ))
+            .with(evidence);
+        }
+        match ctx.config_get("appendfsync").await {
+            Ok(Some(policy)) => {
+                evidence.push(config_evidence("appendfsync", &policy));
+                match policy.as_str() {
+                    "everysec" | "always" => {
+                        Outcome::pass(format!("AOF on, appendfsync {policy}, last write ok"))
+                            .with(evidence)
+                    }
+                    other => Outcome::fail(format!(
+                        "AOF on but appendfsync {other}: the kernel decides when data reaches disk"
+                    ))
+                    .with(evidence),
+                }
+            }
+            _ => Outcome::pass("AOF on and last write ok (appendfsync not visible to this user)")
+                .with(evidence),
+        }
     }
 }
 
@@ -73,38 +93,52 @@ check_type!(Rdb, RDB);
 
 impl Rdb {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let info = match ctx.info("persistence").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
-    };
-    let mut evidence = vec![info_evidence(
-        "persistence",
-        &[info.show("rdb_last_bgsave_status"), info.show("aof_enabled")],
-    )];
-    if info.get("rdb_last_bgsave_status") == Some("err") {
-        return Outcome::fail("the last BGSAVE failed (disk full or fork refused?)").with(evidence);
-    }
-    let save = match ctx.config_get("save").await {
-        Ok(v) => v,
-        Err(_) => return Outcome::pass("last BGSAVE ok (snapshot schedule not visible to this user)").with(evidence),
-    };
-    let save = save.unwrap_or_default();
-    evidence.push(config_evidence("save", &save));
-    let aof = info.get("aof_enabled") == Some("1");
-    let intent = ctx.settings.persistence;
-    if !save.trim().is_empty() {
-        return Outcome::pass(format!("snapshots scheduled ({save}), last BGSAVE ok")).with(evidence);
-    }
-    match (aof, intent) {
-        (_, PersistenceIntent::None) | (true, PersistenceIntent::AofOnly) => {
-            Outcome::pass("no snapshots, as declared in verify.toml (persistence)").with(evidence)
+        let info = match ctx.info("persistence").await {
+            Ok(i) => i,
+            Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
+        };
+        let mut evidence = vec![info_evidence(
+            "persistence",
+            &[
+                info.show("rdb_last_bgsave_status"),
+                info.show("aof_enabled"),
+            ],
+        )];
+        if info.get("rdb_last_bgsave_status") == Some("err") {
+            return Outcome::fail("the last BGSAVE failed (disk full or fork refused?)")
+                .with(evidence);
         }
-        (true, _) => Outcome::warn("no snapshots: AOF only; declare persistence = \"aof-only\" if intended").with(evidence),
-        (false, _) if ctx.settings.workload == Workload::Cache => {
-            Outcome::warn("no persistence at all (acceptable for a cache)").with(evidence)
+        let save = match ctx.config_get("save").await {
+            Ok(v) => v,
+            Err(_) => {
+                return Outcome::pass("last BGSAVE ok (snapshot schedule not visible to this user)")
+                    .with(evidence)
+            }
+        };
+        let save = save.unwrap_or_default();
+        evidence.push(config_evidence("save", &save));
+        let aof = info.get("aof_enabled") == Some("1");
+        let intent = ctx.settings.persistence;
+        if !save.trim().is_empty() {
+            return Outcome::pass(format!("snapshots scheduled ({save}), last BGSAVE ok"))
+                .with(evidence);
         }
-        (false, _) => Outcome::fail("no snapshots and no AOF: a restart loses everything").with(evidence),
-    }
+        match (aof, intent) {
+            (_, PersistenceIntent::None) | (true, PersistenceIntent::AofOnly) => {
+                Outcome::pass("no snapshots, as declared in verify.toml (persistence)")
+                    .with(evidence)
+            }
+            (true, _) => Outcome::warn(
+                "no snapshots: AOF only; declare persistence = \"aof-only\" if intended",
+            )
+            .with(evidence),
+            (false, _) if ctx.settings.workload == Workload::Cache => {
+                Outcome::warn("no persistence at all (acceptable for a cache)").with(evidence)
+            }
+            (false, _) => {
+                Outcome::fail("no snapshots and no AOF: a restart loses everything").with(evidence)
+            }
+        }
     }
 }
 
@@ -125,27 +159,66 @@ mod tests {
 
     #[test]
     fn aof_pass_and_fails() {
-        assert_eq!(run(&Aof, info("1", "ok", "ok").config("appendfsync", "everysec")).status, Status::Pass);
-        assert_eq!(run(&Aof, info("1", "ok", "ok").config("appendfsync", "no")).status, Status::Fail);
+        assert_eq!(
+            run(
+                &Aof,
+                info("1", "ok", "ok").config("appendfsync", "everysec")
+            )
+            .status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(&Aof, info("1", "ok", "ok").config("appendfsync", "no")).status,
+            Status::Fail
+        );
         assert_eq!(run(&Aof, info("0", "ok", "ok")).status, Status::Fail);
-        assert_eq!(run(&Aof, info("1", "err", "ok").config("appendfsync", "everysec")).status, Status::Fail);
+        assert_eq!(
+            run(
+                &Aof,
+                info("1", "err", "ok").config("appendfsync", "everysec")
+            )
+            .status,
+            Status::Fail
+        );
         let cache = Settings {
             workload: Workload::Cache,
             ..Default::default()
         };
-        assert_eq!(run_with(&Aof, info("0", "ok", "ok"), cache).status, Status::Warn);
+        assert_eq!(
+            run_with(&Aof, info("0", "ok", "ok"), cache).status,
+            Status::Warn
+        );
     }
 
     #[test]
     fn rdb_pass_and_fails() {
-        assert_eq!(run(&Rdb, info("1", "ok", "ok").config("save", "3600 1 300 100 60 10000")).status, Status::Pass);
-        assert_eq!(run(&Rdb, info("0", "ok", "ok").config("save", "")).status, Status::Fail);
-        assert_eq!(run(&Rdb, info("1", "ok", "err").config("save", "3600 1")).status, Status::Fail);
-        assert_eq!(run(&Rdb, info("1", "ok", "ok").config("save", "")).status, Status::Warn);
+        assert_eq!(
+            run(
+                &Rdb,
+                info("1", "ok", "ok").config("save", "3600 1 300 100 60 10000")
+            )
+            .status,
+            Status::Pass
+        );
+        assert_eq!(
+            run(&Rdb, info("0", "ok", "ok").config("save", "")).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run(&Rdb, info("1", "ok", "err").config("save", "3600 1")).status,
+            Status::Fail
+        );
+        assert_eq!(
+            run(&Rdb, info("1", "ok", "ok").config("save", "")).status,
+            Status::Warn
+        );
         let aof_only = Settings {
             persistence: PersistenceIntent::AofOnly,
             ..Default::default()
         };
-        assert_eq!(run_with(&Rdb, info("1", "ok", "ok").config("save", ""), aof_only).status, Status::Pass);
+        assert_eq!(
+            run_with(&Rdb, info("1", "ok", "ok").config("save", ""), aof_only).status,
+            Status::Pass
+        );
     }
 }

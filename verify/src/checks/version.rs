@@ -22,30 +22,39 @@ check_type!(KnownCves, KNOWN_CVES);
 
 impl KnownCves {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-    let info = match ctx.info("server").await {
-        Ok(i) => i,
-        Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())),
-    };
-    let evidence = vec![info_evidence("server", &[info.show("redis_version"), info.show("server_name")])];
-    if info.get("server_name").is_some_and(|n| n != "redis") {
-        return Outcome::skip(format!("not Redis ({}): its versions follow another table", info.show("server_name"))).with(evidence);
-    }
-    let Some(version) = info.get("redis_version") else {
-        return Outcome::error("INFO server has no redis_version").with(evidence);
-    };
-    match cves::affecting(version) {
-        None => Outcome::error(format!("cannot parse version `{version}`")).with(evidence),
-        Some(found) if found.is_empty() => Outcome::pass(format!("Redis {version}: no known CVEs in the table")).with(evidence),
-        Some(found) => {
-            let ids: Vec<&str> = found.iter().map(|c| c.id).collect();
-            Outcome::warn(format!(
-                "Redis {version} is affected by {} unless the vendor backported fixes: {}",
-                found.len(),
-                ids.join(", ")
+        let info = match ctx.info("server").await {
+            Ok(i) => i,
+            Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())),
+        };
+        let evidence = vec![info_evidence(
+            "server",
+            &[info.show("redis_version"), info.show("server_name")],
+        )];
+        if info.get("server_name").is_some_and(|n| n != "redis") {
+            return Outcome::skip(format!(
+                "not Redis ({}): its versions follow another table",
+                info.show("server_name")
             ))
-            .with(evidence)
+            .with(evidence);
         }
-    }
+        let Some(version) = info.get("redis_version") else {
+            return Outcome::error("INFO server has no redis_version").with(evidence);
+        };
+        match cves::affecting(version) {
+            None => Outcome::error(format!("cannot parse version `{version}`")).with(evidence),
+            Some(found) if found.is_empty() => {
+                Outcome::pass(format!("Redis {version}: no known CVEs in the table")).with(evidence)
+            }
+            Some(found) => {
+                let ids: Vec<&str> = found.iter().map(|c| c.id).collect();
+                Outcome::warn(format!(
+                    "Redis {version} is affected by {} unless the vendor backported fixes: {}",
+                    found.len(),
+                    ids.join(", ")
+                ))
+                .with(evidence)
+            }
+        }
     }
 }
 

@@ -7,9 +7,20 @@ use std::fmt::Write;
 
 /// Renders the report; `colour` adds ANSI colours.
 pub fn render(report: &Report, colour: bool) -> String {
-    let paint = |code: &str, text: &str| if colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() };
+    let paint = |code: &str, text: &str| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    };
     let mut out = String::new();
-    let _ = writeln!(out, "verify {} against {}", env!("CARGO_PKG_VERSION"), report.target);
+    let _ = writeln!(
+        out,
+        "verify {} against {}",
+        env!("CARGO_PKG_VERSION"),
+        report.target
+    );
     if let Some(l) = &report.launched {
         let _ = writeln!(out, "launched: {l}");
     }
@@ -30,12 +41,28 @@ pub fn render(report: &Report, colour: bool) -> String {
         let _ = writeln!(out, "  {label} {:<30} {}", r.meta.id, r.outcome.message);
         if r.outcome.status != Status::Pass && r.outcome.status != Status::Skip {
             for e in &r.outcome.evidence {
-                let _ = writeln!(out, "          {} {} => {}", paint("2", "evidence:"), e.command, e.observed);
+                let _ = writeln!(
+                    out,
+                    "          {} {} => {}",
+                    paint("2", "evidence:"),
+                    e.command,
+                    e.observed
+                );
             }
-            let _ = writeln!(out, "          {} {}", paint("2", "fix:"), r.meta.remediation);
+            let _ = writeln!(
+                out,
+                "          {} {}",
+                paint("2", "fix:"),
+                r.meta.remediation
+            );
         }
     }
-    let blocking: Vec<&str> = report.results.iter().filter(|r| r.is_blocking()).map(|r| r.meta.id).collect();
+    let blocking: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| r.is_blocking())
+        .map(|r| r.meta.id)
+        .collect();
     let _ = writeln!(out, "\n{}", report.summary_line());
     if !blocking.is_empty() {
         let _ = writeln!(out, "deny-level failures: {}", blocking.join(", "));

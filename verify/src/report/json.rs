@@ -54,7 +54,8 @@ pub fn render(report: &Report) -> String {
             status: r.outcome.status.as_str(),
             message: &r.outcome.message,
             evidence: &r.outcome.evidence,
-            remediation: (r.outcome.status != crate::check::Status::Pass).then_some(r.meta.remediation),
+            remediation: (r.outcome.status != crate::check::Status::Pass)
+                .then_some(r.meta.remediation),
             elapsed_ms: r.elapsed.as_millis(),
         })
         .collect();
@@ -69,5 +70,7 @@ pub fn render(report: &Report) -> String {
         checks,
     };
     // Serializing plain structs of strings and numbers cannot fail.
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"failed to serialize report: {e}\"}}")) + "\n"
+    serde_json::to_string_pretty(&doc)
+        .unwrap_or_else(|e| format!("{{\"error\":\"failed to serialize report: {e}\"}}"))
+        + "\n"
 }

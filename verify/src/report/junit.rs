@@ -59,7 +59,11 @@ pub fn render(report: &Report) -> String {
         match r.outcome.status {
             Status::Pass => {}
             Status::Warn => {
-                let _ = write!(out, "<system-out>{}</system-out>", escape(&format!("warning: {}\n{details}", r.outcome.message)));
+                let _ = write!(
+                    out,
+                    "<system-out>{}</system-out>",
+                    escape(&format!("warning: {}\n{details}", r.outcome.message))
+                );
             }
             Status::Fail => {
                 let _ = write!(

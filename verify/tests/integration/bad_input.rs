@@ -20,7 +20,11 @@ fn assert_bad(args: &[&str], expect: &str) -> String {
     assert!(!text.contains(SECRET), "password leaked: {text}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
-    assert!(lines[0].to_lowercase().contains(&expect.to_lowercase()), "`{}` does not mention `{expect}`", lines[0]);
+    assert!(
+        lines[0].to_lowercase().contains(&expect.to_lowercase()),
+        "`{}` does not mention `{expect}`",
+        lines[0]
+    );
     lines[0].to_owned()
 }
 
@@ -31,13 +35,23 @@ fn malformed_url() {
 
 #[test]
 fn unknown_scheme() {
-    assert_bad(&["--target", "http://127.0.0.1:6379"], "unsupported url scheme `http`");
+    assert_bad(
+        &["--target", "http://127.0.0.1:6379"],
+        "unsupported url scheme `http`",
+    );
 }
 
 #[test]
 fn nothing_listening() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    assert_bad(&["--target", &format!("redis://127.0.0.1:{port}")], "failed to connect");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert_bad(
+        &["--target", &format!("redis://127.0.0.1:{port}")],
+        "failed to connect",
+    );
 }
 
 #[test]
@@ -47,10 +61,21 @@ fn silent_host_is_bounded_by_the_timeouts() {
     let port = listener.local_addr().unwrap().port();
     let started = Instant::now();
     assert_bad(
-        &["--target", &format!("redis://127.0.0.1:{port}"), "--connect-timeout", "1", "--timeout", "1"],
+        &[
+            "--target",
+            &format!("redis://127.0.0.1:{port}"),
+            "--connect-timeout",
+            "1",
+            "--timeout",
+            "1",
+        ],
         "within",
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     drop(listener);
 }
 
@@ -63,14 +88,37 @@ fn wrong_password_and_wrong_user() {
     std::fs::write(&pw, SECRET).unwrap();
     let url = format!("redis://{}", d.target.address());
     let pw_s = pw.display().to_string();
-    assert_bad(&["--target", &url, "--user", "admin", "--password-file", &pw_s], "wrong user or password");
+    assert_bad(
+        &[
+            "--target",
+            &url,
+            "--user",
+            "admin",
+            "--password-file",
+            &pw_s,
+        ],
+        "wrong user or password",
+    );
     let right = password_file(dir.path(), &d.credentials.as_ref().unwrap().admin);
     assert_bad(
-        &["--target", &url, "--user", "nobody", "--password-file", &right.display().to_string()],
+        &[
+            "--target",
+            &url,
+            "--user",
+            "nobody",
+            "--password-file",
+            &right.display().to_string(),
+        ],
         "failed to authenticate as `nobody`",
     );
     // A password inside the URL is never echoed either.
-    assert_bad(&["--target", &format!("redis://admin:{SECRET}@{}", d.target.address())], "wrong user or password");
+    assert_bad(
+        &[
+            "--target",
+            &format!("redis://admin:{SECRET}@{}", d.target.address()),
+        ],
+        "wrong user or password",
+    );
     // Nor one from the environment.
     let out = verify_bin()
         .env("REDIS_PASSWORD", SECRET)
@@ -93,10 +141,22 @@ fn http_server_on_the_port() {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
             let mut buf = [0u8; 512];
             let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = s.write_all(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
         }
     });
-    assert_bad(&["--target", &format!("redis://127.0.0.1:{port}"), "--connect-timeout", "2", "--timeout", "2"], "redis protocol");
+    assert_bad(
+        &[
+            "--target",
+            &format!("redis://127.0.0.1:{port}"),
+            "--connect-timeout",
+            "2",
+            "--timeout",
+            "2",
+        ],
+        "redis protocol",
+    );
     drop(server);
 }
 
@@ -105,7 +165,14 @@ fn tls_to_a_plaintext_port() {
     let rt = runtime();
     let d = launch(&rt, Profile::Stock, Launcher::Process);
     assert_bad(
-        &["--target", &format!("rediss://{}", d.target.address()), "--connect-timeout", "2", "--timeout", "2"],
+        &[
+            "--target",
+            &format!("rediss://{}", d.target.address()),
+            "--connect-timeout",
+            "2",
+            "--timeout",
+            "2",
+        ],
         "tls",
     );
 }
@@ -115,24 +182,70 @@ fn server_still_loading_its_dataset() {
     // A real redis-server that loads a snapshot slowly (key-load-delay is a
     // test hook of redis-server: microseconds per key while loading).
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let d = dir.path().display().to_string();
-    let base = ["--port", &port, "--bind", "127.0.0.1", "--dir", &d, "--save", "", "--appendonly", "no"];
-    let mut writer = Command::new("redis-server").args(base).args(["--enable-debug-command", "yes"]).spawn().unwrap();
-    assert!(wait_until(Duration::from_secs(10), || Command::new("redis-cli").args(["-p", &port, "PING"]).output().is_ok_and(|o| o.stdout.starts_with(b"PONG"))));
-    let cli = |args: &[&str]| Command::new("redis-cli").args(["-p", &port]).args(args).output().unwrap();
+    let base = [
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        &d,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let mut writer = Command::new("redis-server")
+        .args(base)
+        .args(["--enable-debug-command", "yes"])
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || Command::new(
+        "redis-cli"
+    )
+    .args(["-p", &port, "PING"])
+    .output()
+    .is_ok_and(|o| o.stdout.starts_with(b"PONG"))));
+    let cli = |args: &[&str]| {
+        Command::new("redis-cli")
+            .args(["-p", &port])
+            .args(args)
+            .output()
+            .unwrap()
+    };
     cli(&["DEBUG", "POPULATE", "100000"]);
     cli(&["SAVE"]);
     cli(&["SHUTDOWN", "NOSAVE"]);
     let _ = writer.wait();
     let mut loader = Command::new("redis-server")
         .args(base)
-        .args(["--key-load-delay", "200", "--loading-process-events-interval-bytes", "1024"])
+        .args([
+            "--key-load-delay",
+            "200",
+            "--loading-process-events-interval-bytes",
+            "1024",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(10), || cli(&["PING"]).stdout.starts_with(b"LOADING")), "server never reported LOADING");
-    let result = std::panic::catch_unwind(|| assert_bad(&["--target", &format!("redis://127.0.0.1:{port}")], "still loading"));
+    assert!(
+        wait_until(Duration::from_secs(10), || cli(&["PING"])
+            .stdout
+            .starts_with(b"LOADING")),
+        "server never reported LOADING"
+    );
+    let result = std::panic::catch_unwind(|| {
+        assert_bad(
+            &["--target", &format!("redis://127.0.0.1:{port}")],
+            "still loading",
+        )
+    });
     let _ = loader.kill();
     let _ = loader.wait();
     result.unwrap();
@@ -143,14 +256,38 @@ fn invalid_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("verify.toml");
     std::fs::write(&cfg, "[severity]\n\"memory.nope\" = \"warn\"\n").unwrap();
-    assert_bad(&["--config", &cfg.display().to_string(), "--target", "redis://127.0.0.1:1"], "unknown check id `memory.nope`");
+    assert_bad(
+        &[
+            "--config",
+            &cfg.display().to_string(),
+            "--target",
+            "redis://127.0.0.1:1",
+        ],
+        "unknown check id `memory.nope`",
+    );
     std::fs::write(&cfg, "workload = \"queue\"\n").unwrap();
-    assert_bad(&["--config", &cfg.display().to_string(), "--target", "redis://127.0.0.1:1"], "failed to parse config");
+    assert_bad(
+        &[
+            "--config",
+            &cfg.display().to_string(),
+            "--target",
+            "redis://127.0.0.1:1",
+        ],
+        "failed to parse config",
+    );
 }
 
 #[test]
 fn missing_password_file() {
-    assert_bad(&["--target", "redis://127.0.0.1:1", "--password-file", "/nonexistent/pw"], "failed to read password file");
+    assert_bad(
+        &[
+            "--target",
+            "redis://127.0.0.1:1",
+            "--password-file",
+            "/nonexistent/pw",
+        ],
+        "failed to read password file",
+    );
 }
 
 #[test]
@@ -173,7 +310,9 @@ fn list_prints_every_check() {
 
 #[test]
 fn docs_page_is_generated_from_the_registry() {
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/checks.md")).unwrap_or_default();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/checks.md"))
+            .unwrap_or_default();
     assert_eq!(
         committed,
         verify::docs::markdown(verify::checks::REGISTRY),

@@ -17,8 +17,12 @@ pub fn runtime() -> tokio::runtime::Runtime {
 
 /// Launches a standalone deployment with a given launcher.
 pub fn launch(rt: &tokio::runtime::Runtime, profile: Profile, launcher: Launcher) -> Deployment {
-    rt.block_on(Deployment::launch_with(&Topology::Standalone, profile, launcher))
-        .expect("launch deployment")
+    rt.block_on(Deployment::launch_with(
+        &Topology::Standalone,
+        profile,
+        launcher,
+    ))
+    .expect("launch deployment")
 }
 
 /// Whether the Docker tests can run: a daemon answers and the configured
@@ -45,7 +49,8 @@ pub fn docker_available() -> bool {
 pub fn verify_bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_verify"));
     // Tests must not pick up a developer's verify.toml or password.
-    c.env_remove("REDIS_PASSWORD").current_dir(std::env::temp_dir());
+    c.env_remove("REDIS_PASSWORD")
+        .current_dir(std::env::temp_dir());
     c
 }
 
@@ -58,10 +63,17 @@ pub fn password_file(dir: &Path, secret: &Secret) -> PathBuf {
 
 /// Runs verify with `--format json` and returns (exit code, report, stderr).
 pub fn run_json(args: &[&str]) -> (i32, Value, String) {
-    let out = verify_bin().args(args).args(["--format", "json"]).output().expect("run verify");
+    let out = verify_bin()
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run verify");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("report is not JSON ({e}); stdout: {} stderr: {stderr}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "report is not JSON ({e}); stdout: {} stderr: {stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     });
     (out.status.code().unwrap_or(-1), report, stderr)
 }
@@ -87,13 +99,22 @@ pub fn statuses(report: &Value) -> Vec<(String, String)> {
         .as_array()
         .expect("checks array")
         .iter()
-        .map(|c| (c["id"].as_str().unwrap_or("").to_owned(), c["status"].as_str().unwrap_or("").to_owned()))
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect()
 }
 
 /// Output of a command, both streams as one string.
 pub fn all_output(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A bounded wait for a condition.

@@ -34,7 +34,8 @@ fn assert_hardened(launcher: Launcher, also_may_warn: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let (code, report, stderr) = verify_deployment(&d, dir.path(), &[]);
     for (id, status) in statuses(&report) {
-        let may_warn = HARDENED_MAY_WARN.contains(&id.as_str()) || also_may_warn.contains(&id.as_str());
+        let may_warn =
+            HARDENED_MAY_WARN.contains(&id.as_str()) || also_may_warn.contains(&id.as_str());
         assert!(
             status == "pass" || (may_warn && status == "warn"),
             "{id} is {status} on the hardened deployment: {report:#}"
@@ -52,7 +53,11 @@ fn assert_weak(launcher: Launcher, also_must_fail: &[&str]) {
     let st = statuses(&report);
     for id in WEAK_MUST_FAIL.iter().chain(also_must_fail) {
         let status = st.iter().find(|(i, _)| i == id).map(|(_, s)| s.as_str());
-        assert_eq!(status, Some("fail"), "{id} should fail on the weak deployment: {report:#}");
+        assert_eq!(
+            status,
+            Some("fail"),
+            "{id} should fail on the weak deployment: {report:#}"
+        );
     }
     assert_eq!(code, 1);
 }
@@ -96,7 +101,10 @@ fn embedded_default_launches_and_passes() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
-    assert!(report["launched"].as_str().unwrap().contains("redis-server"));
+    assert!(report["launched"]
+        .as_str()
+        .unwrap()
+        .contains("redis-server"));
     assert_eq!(report["schema_version"], 1);
     assert!(report["target"].as_str().unwrap().contains(":***@"));
 }
@@ -128,7 +136,13 @@ fn severity_override_turns_a_warning_check_into_a_blocking_one() {
     assert_eq!(blocking, vec!["config.slowlog".to_owned()]);
     assert_eq!(code, 1);
     // Without the override, config.slowlog alone would not fail the run.
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("\"config.slowlog\" = \"deny\"", "")).unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("\"config.slowlog\" = \"deny\"", ""),
+    )
+    .unwrap();
     let (code, _, _) = verify_deployment(&d, dir.path(), &["--config", &cfg_s]);
     assert_eq!(code, 0);
 }
@@ -138,12 +152,20 @@ fn junit_report_lists_every_check_with_failures() {
     let rt = runtime();
     let d = launch(&rt, Profile::Stock, Launcher::Process);
     let out = verify_bin()
-        .args(["--target", &format!("redis://{}", d.target.address()), "--format", "junit"])
+        .args([
+            "--target",
+            &format!("redis://{}", d.target.address()),
+            "--format",
+            "junit",
+        ])
         .output()
         .unwrap();
     let xml = String::from_utf8(out.stdout).unwrap();
     assert!(xml.starts_with("<?xml"));
-    assert_eq!(xml.matches("<testcase ").count(), verify::checks::REGISTRY.len());
+    assert_eq!(
+        xml.matches("<testcase ").count(),
+        verify::checks::REGISTRY.len()
+    );
     assert!(xml.contains("name=\"auth.required\""));
     assert!(xml.matches("<failure ").count() >= WEAK_MUST_FAIL.len());
 }
@@ -151,8 +173,17 @@ fn junit_report_lists_every_check_with_failures() {
 /// Generates a CA and a server certificate for 127.0.0.1 with openssl.
 fn make_tls_files(dir: &std::path::Path) {
     let sh = |script: &str| {
-        let ok = std::process::Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
-        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
     };
     sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=verify-test-ca");
     sh("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost");
@@ -163,11 +194,36 @@ fn make_tls_files(dir: &std::path::Path) {
 fn tls_target_verifies_with_its_ca_and_refuses_an_unknown_one() {
     let dir = tempfile::tempdir().unwrap();
     make_tls_files(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let d = dir.path().display().to_string();
     let mut server = std::process::Command::new("redis-server")
-        .args(["--port", "0", "--tls-port", &port, "--bind", "127.0.0.1", "--dir", &d, "--save", ""])
-        .args(["--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &d,
+            "--save",
+            "",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.pem",
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "no",
+        ])
         .current_dir(dir.path())
         .stdout(std::process::Stdio::null())
         .spawn()

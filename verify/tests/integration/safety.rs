@@ -10,7 +10,19 @@ use topology::{Deployment, Launcher, Profile};
 
 /// Commands a run may execute. Anything else outside MULTI…DISCARD fails.
 const ALLOWED: &[&str] = &[
-    "AUTH", "HELLO", "PING", "INFO", "CONFIG GET", "ACL WHOAMI", "ACL GETUSER", "ACL DRYRUN", "MULTI", "DISCARD", "SET", "GET", "DEL",
+    "AUTH",
+    "HELLO",
+    "PING",
+    "INFO",
+    "CONFIG GET",
+    "ACL WHOAMI",
+    "ACL GETUSER",
+    "ACL DRYRUN",
+    "MULTI",
+    "DISCARD",
+    "SET",
+    "GET",
+    "DEL",
 ];
 
 /// Parses a MONITOR line: `<ts> [<db> <client>] "CMD" "arg" …`.
@@ -45,7 +57,11 @@ fn command_name(args: &[String]) -> String {
 
 /// Runs verify against `d` while redis-cli MONITORs it as admin; returns
 /// the violations found.
-fn monitored_run(d: &Deployment, admin_password: Option<&str>, user: Option<&str>) -> (Vec<String>, usize) {
+fn monitored_run(
+    d: &Deployment,
+    admin_password: Option<&str>,
+    user: Option<&str>,
+) -> (Vec<String>, usize) {
     let port = d.target.port.to_string();
     let mut monitor = Command::new("redis-cli");
     monitor.args(["-h", "127.0.0.1", "-p", &port]);
@@ -53,7 +69,12 @@ fn monitored_run(d: &Deployment, admin_password: Option<&str>, user: Option<&str
         // REDISCLI_AUTH keeps the password out of argv.
         monitor.args(["--user", u]).env("REDISCLI_AUTH", p);
     }
-    let mut child = monitor.arg("monitor").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("redis-cli monitor");
+    let mut child = monitor
+        .arg("monitor")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-cli monitor");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
@@ -64,7 +85,9 @@ fn monitored_run(d: &Deployment, admin_password: Option<&str>, user: Option<&str
         }
     });
     // MONITOR answers OK first; wait for it (bounded) so no command is missed.
-    let first = rx.recv_timeout(Duration::from_secs(10)).expect("MONITOR started");
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("MONITOR started");
     assert_eq!(first, "OK", "monitor said {first}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -93,7 +116,9 @@ fn monitored_run(d: &Deployment, admin_password: Option<&str>, user: Option<&str
     let mut violations = Vec::new();
     let mut in_multi = std::collections::HashSet::new();
     for line in &lines {
-        let Some((client, args)) = parse_monitor_line(line) else { continue };
+        let Some((client, args)) = parse_monitor_line(line) else {
+            continue;
+        };
         let name = command_name(&args);
         if in_multi.contains(&client) {
             match name.as_str() {
@@ -113,7 +138,9 @@ fn monitored_run(d: &Deployment, admin_password: Option<&str>, user: Option<&str
         if !ALLOWED.contains(&name.as_str()) {
             violations.push(format!("not allow-listed: {line}"));
         }
-        if matches!(name.as_str(), "SET" | "GET" | "DEL") && !args.get(1).is_some_and(|k| k.starts_with("__verify:")) {
+        if matches!(name.as_str(), "SET" | "GET" | "DEL")
+            && !args.get(1).is_some_and(|k| k.starts_with("__verify:"))
+        {
             violations.push(format!("key outside the run prefix: {line}"));
         }
     }
@@ -144,10 +171,12 @@ fn monitor_shows_only_allowed_commands_on_weak_deployment() {
 #[test]
 fn monitor_parser_flags_a_destructive_command() {
     // The safety test itself must be able to fail.
-    let (client, args) = parse_monitor_line(r#"1700000000.1 [0 127.0.0.1:5555] "FLUSHALL""#).unwrap();
+    let (client, args) =
+        parse_monitor_line(r#"1700000000.1 [0 127.0.0.1:5555] "FLUSHALL""#).unwrap();
     assert_eq!(client, "127.0.0.1:5555");
     assert!(!ALLOWED.contains(&command_name(&args).as_str()));
-    let (_, args) = parse_monitor_line(r#"1.0 [0 127.0.0.1:1] "ACL" "DRYRUN" "app" "FLUSHALL""#).unwrap();
+    let (_, args) =
+        parse_monitor_line(r#"1.0 [0 127.0.0.1:1] "ACL" "DRYRUN" "app" "FLUSHALL""#).unwrap();
     assert_eq!(command_name(&args), "ACL DRYRUN");
 }
 
@@ -156,7 +185,10 @@ fn keyspace(port: u16) -> Vec<String> {
         .args(["-p", &port.to_string(), "--scan"])
         .output()
         .unwrap();
-    let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     keys.sort();
     keys
 }
@@ -180,6 +212,9 @@ fn keyspace_is_left_as_found() {
     // The run wrote a probe key (conn.reachable's round-trip) and removed it.
     let reachable = &report["checks"][0];
     assert_eq!(reachable["id"], "conn.reachable");
-    assert!(reachable["message"].as_str().unwrap().contains("write round-trip ok"));
+    assert!(reachable["message"]
+        .as_str()
+        .unwrap()
+        .contains("write round-trip ok"));
     assert_eq!(keyspace(port), before);
 }
