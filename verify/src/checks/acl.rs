@@ -117,13 +117,15 @@ async fn resolve_app_user(ctx: &Ctx, whoami: &str) -> Resolved {
                     note: "probing the application user with ACL DRYRUN".into(),
                 }
             }
-            Err(e) if ctx.settings.app_user.is_some() => return Resolved {
-                user: whoami.to_owned(),
-                via_dryrun: false,
-                note: format!(
+            Err(e) if ctx.settings.app_user.is_some() => {
+                return Resolved {
+                    user: whoami.to_owned(),
+                    via_dryrun: false,
+                    note: format!(
                     "ACL DRYRUN for `{candidate}` failed ({e}); probing the connected user instead"
                 ),
-            },
+                }
+            }
             Err(_) => {}
         }
     }

@@ -51,31 +51,64 @@ impl Reachable {
         }
         // The write round-trip uses the run's own prefix and a TTL, so the
         // key disappears even if the run is killed before it deletes it.
-        let key = format!("{}probe", ctx.key_prefix);
-        let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
-        let get = ctx.cmd(&["GET", &key]).await;
-        let del = ctx.cmd(&["DEL", &key]).await;
+        // In a cluster the key's slot may live on another node (MOVED):
+        // other hash tags are tried, a bounded number of times.
+        let mut attempts = Vec::new();
+        for tag in 0..CLUSTER_KEY_ATTEMPTS {
+            let key = if tag == 0 {
+                format!("{}probe", ctx.key_prefix)
+            } else {
+                format!("{}probe{{{tag}}}", ctx.key_prefix)
+            };
+            let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
+            if matches!(&set, Err(e) if e.starts_with("MOVED") || e.starts_with("ASK")) {
+                attempts.push(set.err().unwrap_or_default());
+                continue;
+            }
+            let get = ctx.cmd(&["GET", &key]).await;
+            let del = ctx.cmd(&["DEL", &key]).await;
+            evidence.push(Evidence {
+                command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
+                observed: format!(
+                    "{:?} / {:?} / {:?}",
+                    set.as_ref().map(value_text),
+                    get.as_ref().map(value_text),
+                    del.as_ref().map(value_text)
+                ),
+            });
+            return match (set, get) {
+                (Ok(_), Ok(v)) if value_text(&v) == "1" => {
+                    Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
+                }
+                (Err(e), _) if e.starts_with("NOPERM") => Outcome::pass(format!(
+                    "Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)"
+                ))
+                .with(evidence),
+                (Err(e), _) => {
+                    Outcome::fail(format!("Redis {version}, role {role}, but a write was rejected: {e}")).with(evidence)
+                }
+                (_, other) => {
+                    Outcome::fail(format!("Redis {version}: wrote a key but read back {other:?}")).with(evidence)
+                }
+            };
+        }
         evidence.push(Evidence {
-            command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
-            observed: format!(
-                "{:?} / {:?} / {:?}",
-                set.as_ref().map(value_text),
-                get.as_ref().map(value_text),
-                del.as_ref().map(value_text)
+            command: format!(
+                "SET {}probe{{N}} … ({CLUSTER_KEY_ATTEMPTS} hash tags)",
+                ctx.key_prefix
             ),
+            observed: attempts.last().cloned().unwrap_or_default(),
         });
-        match (set, get) {
-        (Ok(_), Ok(v)) if value_text(&v) == "1" => {
-            Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
-        }
-        (Err(e), _) if e.starts_with("NOPERM") => {
-            Outcome::pass(format!("Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)")).with(evidence)
-        }
-        (Err(e), _) => Outcome::fail(format!("Redis {version}, role {role}, but a write was rejected: {e}")).with(evidence),
-        (_, other) => Outcome::fail(format!("Redis {version}: wrote a key but read back {other:?}")).with(evidence),
-    }
+        Outcome::pass(format!(
+            "Redis {version}, role {role}; every probe key hashed to another node's slots, write round-trip skipped"
+        ))
+        .with(evidence)
     }
 }
+
+/// Hash tags tried before giving up on finding a slot this node owns; with
+/// three shards the chance that all miss is (2/3)^16, about 0.15%.
+const CLUSTER_KEY_ATTEMPTS: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -115,6 +148,39 @@ mod tests {
             )
             .reply("GET __verify:test:probe", Ok(Value::Nil))
             .reply("DEL __verify:test:probe", Ok(Value::Int(0)));
+        assert_eq!(run(&Reachable, c).status, Status::Fail);
+    }
+
+    #[test]
+    fn cluster_redirects_try_another_hash_tag() {
+        let c = base()
+            .reply(
+                "SET __verify:test:probe 1 PX 60000 NX",
+                Err("MOVED 1234 10.0.0.2:6379"),
+            )
+            .reply("SET __verify:test:probe{1} 1 PX 60000 NX", Ok(Value::Okay))
+            .text("GET __verify:test:probe{1}", "1")
+            .reply("DEL __verify:test:probe{1}", Ok(Value::Int(1)));
+        let o = run(&Reachable, c);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(o.message.contains("round-trip ok"));
+    }
+
+    #[test]
+    fn cluster_down_fails() {
+        let c = base()
+            .reply(
+                "SET __verify:test:probe 1 PX 60000 NX",
+                Err("CLUSTERDOWN Hash slot not served"),
+            )
+            .reply(
+                "GET __verify:test:probe",
+                Err("CLUSTERDOWN Hash slot not served"),
+            )
+            .reply(
+                "DEL __verify:test:probe",
+                Err("CLUSTERDOWN Hash slot not served"),
+            );
         assert_eq!(run(&Reachable, c).status, Status::Fail);
     }
 
