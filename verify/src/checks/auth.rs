@@ -13,7 +13,7 @@ static REQUIRED: CheckMeta = CheckMeta {
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
     why: "An open Redis is found by scanners within minutes and used to read sessions, wipe rate limits, or write SSH keys and cron jobs through CONFIG SET dir (the 2015-2018 mass compromises). Redis security docs: https://redis.io/docs/latest/operate/oss_and_stack/management/security/",
-    remediation: "Disable the default user and give every client its own ACL user: redis-conf/users.acl `user default off …` (Helm: auth.* values; Terraform: default user is created disabled by the module).",
+    remediation: "Disable the default user and give every client its own ACL user: redis-conf/users.acl `user default off …` (the Helm chart renders the same file, passwords from `auth.existingSecret` or generated; the Terraform module's `create_users` makes ElastiCache's default user off).",
 };
 
 check_type!(Required, REQUIRED);

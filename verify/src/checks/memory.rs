@@ -15,7 +15,7 @@ static MAXMEMORY: CheckMeta = CheckMeta {
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
     why: "Without a limit Redis grows until the kernel's OOM killer ends it, losing everything since the last fsync and taking every feature built on it down at once. Leave room for fork copy-on-write during BGSAVE/AOF rewrite. https://redis.io/docs/latest/develop/reference/eviction/",
-    remediation: "redis-conf/redis.conf: `maxmemory <about 60-75% of the memory available to Redis>` (Helm: set from the container memory limit; ElastiCache sets it per node type).",
+    remediation: "redis-conf/redis.conf: `maxmemory <about 60-75% of the memory available to Redis>` (Helm: `redis.maxmemory`, at most 80% of `redis.resources.limits.memory`; ElastiCache derives it from the Terraform `node_type`).",
 };
 
 check_type!(Maxmemory, MAXMEMORY);
