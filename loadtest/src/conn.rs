@@ -1,0 +1,184 @@
+//! Connections for Goose users: one per user (default) or one shared by all,
+//! with reconnects under a bounded, jittered exponential backoff.
+//!
+//! When Redis goes away mid-run, an operation fails (counted as an error of
+//! that operation), the user drops its connection, and the next action tries
+//! to reconnect no sooner than its backoff allows (50 ms doubling to 2 s).
+//! Waiting happens in small steps inside a transaction, so the run still
+//! ends on time and no user ever panics.
+
+use crate::cli::ConnectionMode;
+use rand::Rng;
+use redis::aio::MultiplexedConnection;
+use std::time::{Duration, Instant};
+use topology::{ClientError, Target, Timeouts};
+
+/// First reconnect delay.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Largest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Bounds for users' connections: shorter than topology's defaults so a
+/// dead server costs a user at most a couple of seconds per attempt.
+pub const USER_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    response: Duration::from_secs(2),
+};
+
+/// A user's connection state.
+pub struct UserConn {
+    /// The connection, when there is a working one.
+    pub conn: Option<MultiplexedConnection>,
+    generation: u64,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+impl Default for UserConn {
+    fn default() -> Self {
+        Self {
+            conn: None,
+            generation: 0,
+            next_try: Instant::now(),
+            backoff: BACKOFF_MIN,
+        }
+    }
+}
+
+impl UserConn {
+    fn failed(&mut self) {
+        let jitter = rand::rng().random_range(0.75..1.25);
+        self.next_try = Instant::now() + self.backoff.mul_f64(jitter);
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = BACKOFF_MIN;
+    }
+}
+
+/// The outcome of [`Connector::ensure`] when there is no connection.
+pub enum NotReady {
+    /// Still backing off for this long.
+    Backoff(Duration),
+    /// A connect attempt failed after this long.
+    Failed(ClientError, Duration),
+}
+
+struct SharedState {
+    generation: u64,
+    conn: Option<MultiplexedConnection>,
+    user: UserConn,
+}
+
+/// Makes connections for users.
+pub struct Connector {
+    target: Target,
+    mode: ConnectionMode,
+    shared: tokio::sync::Mutex<SharedState>,
+}
+
+/// True for errors after which the connection cannot be trusted.
+pub fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+impl Connector {
+    /// A connector for `target`; `initial` becomes the shared connection.
+    pub fn new(
+        target: Target,
+        mode: ConnectionMode,
+        initial: Option<MultiplexedConnection>,
+    ) -> Self {
+        Self {
+            target,
+            mode,
+            shared: tokio::sync::Mutex::new(SharedState {
+                generation: u64::from(initial.is_some()),
+                conn: initial,
+                user: UserConn::default(),
+            }),
+        }
+    }
+
+    /// The target users connect to.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Makes sure `uc` has a connection, connecting if its backoff allows.
+    /// On success returns how long a connect took, if one was made.
+    pub async fn ensure(&self, uc: &mut UserConn) -> Result<Option<Duration>, NotReady> {
+        if uc.conn.is_some() {
+            return Ok(None);
+        }
+        match self.mode {
+            ConnectionMode::PerUser => {
+                let now = Instant::now();
+                if now < uc.next_try {
+                    return Err(NotReady::Backoff(uc.next_try - now));
+                }
+                let started = Instant::now();
+                match topology::connect(&self.target, &USER_TIMEOUTS).await {
+                    Ok(c) => {
+                        uc.conn = Some(c);
+                        uc.succeeded();
+                        Ok(Some(started.elapsed()))
+                    }
+                    Err(e) => {
+                        uc.failed();
+                        Err(NotReady::Failed(e, started.elapsed()))
+                    }
+                }
+            }
+            ConnectionMode::Shared => {
+                let mut s = self.shared.lock().await;
+                if let Some(c) = &s.conn {
+                    uc.conn = Some(c.clone());
+                    uc.generation = s.generation;
+                    return Ok(None);
+                }
+                let now = Instant::now();
+                if now < s.user.next_try {
+                    return Err(NotReady::Backoff(s.user.next_try - now));
+                }
+                let started = Instant::now();
+                match topology::connect(&self.target, &USER_TIMEOUTS).await {
+                    Ok(c) => {
+                        s.generation += 1;
+                        s.conn = Some(c.clone());
+                        s.user.succeeded();
+                        uc.conn = Some(c);
+                        uc.generation = s.generation;
+                        Ok(Some(started.elapsed()))
+                    }
+                    Err(e) => {
+                        s.user.failed();
+                        Err(NotReady::Failed(e, started.elapsed()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a connection that failed; in shared mode every user then moves
+    /// to the next shared connection.
+    pub async fn broken(&self, uc: &mut UserConn) {
+        uc.conn = None;
+        if self.mode == ConnectionMode::Shared {
+            let mut s = self.shared.lock().await;
+            if s.generation == uc.generation {
+                s.conn = None;
+            }
+        } else {
+            uc.failed();
+            // The first retry may come at once: a single dropped connection
+            // (server restart, idle timeout) should cost nothing.
+            uc.next_try = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! Correctness invariants, counted while the load runs.
+//!
+//! Every Goose user shares one [`Registry`] (behind an `Arc`) holding a
+//! violation counter per invariant and the trackers that decide what is a
+//! violation. The trackers only ever use what the application itself could
+//! know (its requests, their send and receive times, and the server's own
+//! answers, including the server time a Lua script read), so a violation is
+//! never a guess: each tracker documents why a correct implementation can
+//! not trip it. The deliberately broken workloads (`*-broken`) show that each
+//! one does trip when the implementation is wrong.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Every invariant: name (the key in the summary and in `--slo`) and meaning.
+pub const ALL_INVARIANTS: &[(&str, &str)] = &[
+    (
+        "over_admissions",
+        "rate limiters: requests admitted beyond the limit of their client and window",
+    ),
+    (
+        "lockout_excess_attempts",
+        "lockout: failed logins evaluated beyond the limit in a window (password guesses an attacker got for free)",
+    ),
+    (
+        "double_holds",
+        "lock: an acquire succeeded while another holder's lease was certainly still valid",
+    ),
+    (
+        "fence_regressions",
+        "lock: a holder with a valid lease got a fencing token not above one already released",
+    ),
+    (
+        "duplicates_accepted",
+        "idempotency: a request key accepted more than once within its TTL",
+    ),
+    (
+        "lost_sessions",
+        "session: a live session read as missing before its TTL could have run out",
+    ),
+    (
+        "revoked_sessions_readable",
+        "session: a revoked session still read as valid",
+    ),
+];
+
+/// How late (server time) a result may arrive and still be checked in order.
+const LATENESS: Duration = Duration::from_secs(10);
+
+/// Locks a mutex, recovering the data if a holder panicked: counters and
+/// trackers stay usable (a panic is itself reported as a failed transaction).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const SHARDS: usize = 16;
+
+fn shard_of(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % SHARDS
+}
+
+/// Violation counters by invariant name, plus plain statistics.
+#[derive(Default)]
+pub struct Registry {
+    counters: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
+    stats: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
+}
+
+impl Registry {
+    /// The counter of an invariant (created at zero on first use, so the
+    /// summary lists every invariant the selected workloads check).
+    pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
+        lock(&self.counters).entry(name).or_default().clone()
+    }
+
+    /// A statistic counter (not an invariant), such as `cache_hits`.
+    pub fn stat(&self, name: &'static str) -> Arc<AtomicU64> {
+        lock(&self.stats).entry(name).or_default().clone()
+    }
+
+    /// Current violations per invariant.
+    pub fn violations(&self) -> BTreeMap<String, u64> {
+        lock(&self.counters)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Sum of all violations.
+    pub fn total(&self) -> u64 {
+        lock(&self.counters)
+            .values()
+            .map(|v| v.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Current statistics.
+    pub fn stats(&self) -> BTreeMap<String, f64> {
+        lock(&self.stats)
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed) as f64))
+            .collect()
+    }
+}
+
+/// Fixed-window limiter check: admissions per (client, window index) must
+/// not exceed the limit. The window index is part of the Redis key, so a
+/// correct limiter counts exactly what this tracker counts.
+pub struct FixedWindowTracker {
+    limit: u64,
+    shards: Vec<Mutex<FixedShard>>,
+    violations: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct FixedShard {
+    counts: HashMap<(u64, u64), u64>,
+    newest: u64,
+}
+
+impl FixedWindowTracker {
+    /// A tracker for `limit` admissions per window.
+    pub fn new(limit: u64, violations: Arc<AtomicU64>) -> Self {
+        Self {
+            limit,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            violations,
+        }
+    }
+
+    /// Records an admission of `client` in window `window`.
+    pub fn admit(&self, client: u64, window: u64) {
+        let mut s = lock(&self.shards[shard_of(client)]);
+        let c = s.counts.entry((client, window)).or_insert(0);
+        *c += 1;
+        if *c > self.limit {
+            self.violations.fetch_add(1, Ordering::Relaxed);
+        }
+        if window > s.newest {
+            s.newest = window;
+            if s.counts.len() > 4096 {
+                // Results for a window arrive within the response timeout;
+                // three windows back is far beyond it.
+                s.counts.retain(|(_, w), _| w + 3 >= window);
+            }
+        }
+    }
+}
+
+/// Sliding-window check: for every admission at server time `u`, the
+/// admissions of its client in `(u - window, u]` must not exceed the limit.
+///
+/// The limiter's script reads the server clock (`TIME`), trims the sorted set
+/// to `(now - window, now]` and admits only while fewer than `limit` remain,
+/// all in one atomic step; it returns `now`. Scripts run one at a time, so a
+/// correct limiter never has more than `limit` admissions in any such window,
+/// whatever order the replies reach us in. Results arrive out of order across
+/// users, so each insert re-checks the windows it falls into and counts an
+/// admission once, when its window first goes over the limit.
+pub struct SlidingWindowTracker {
+    limit: u64,
+    window_us: u64,
+    shards: Vec<Mutex<HashMap<u64, SlidingLog>>>,
+    violations: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct SlidingLog {
+    at: BTreeMap<u64, u64>,
+    newest: u64,
+    inserts: u64,
+}
+
+impl SlidingWindowTracker {
+    /// A tracker for `limit` admissions per `window`.
+    pub fn new(limit: u64, window: Duration, violations: Arc<AtomicU64>) -> Self {
+        Self {
+            limit,
+            window_us: (window.as_micros() as u64).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            violations,
+        }
+    }
+
+    /// Records an admission of `client` at server time `t_us`.
+    pub fn admit(&self, client: u64, t_us: u64) {
+        let w = self.window_us;
+        let mut shard = lock(&self.shards[shard_of(client)]);
+        let log = shard.entry(client).or_default();
+        *log.at.entry(t_us).or_insert(0) += 1;
+        log.newest = log.newest.max(t_us);
+        log.inserts += 1;
+
+        // Every window that contains t ends at some u in [t, t + w).
+        let lo = (t_us + 1).saturating_sub(w);
+        let hi = t_us.saturating_add(w - 1);
+        let entries: Vec<(u64, u64)> = log.at.range(lo..=hi).map(|(k, v)| (*k, *v)).collect();
+        let mut newly = 0;
+        let (mut left, mut sum) = (0, 0u64);
+        for (j, &(u, n)) in entries.iter().enumerate() {
+            sum += n;
+            while entries[left].0 + w <= u {
+                sum -= entries[left].1;
+                left += 1;
+            }
+            if u < t_us {
+                continue;
+            }
+            // `sum` is the count in (u - w, u] after this insert; before it,
+            // one less. Admissions at u other than the new one cross the
+            // limit now if the count was exactly `limit` before.
+            let others = if u == t_us { n - 1 } else { n };
+            if sum - 1 == self.limit {
+                newly += others;
+            }
+            if u == t_us && sum > self.limit {
+                newly += 1;
+            }
+            let _ = j;
+        }
+        if newly > 0 {
+            self.violations.fetch_add(newly, Ordering::Relaxed);
+        }
+        if log.inserts.is_multiple_of(256) {
+            let keep_after = log.newest.saturating_sub(w + LATENESS.as_micros() as u64);
+            log.at = log.at.split_off(&keep_after);
+        }
+    }
+}
+
+/// Token-bucket check: replays the admissions of each client, in server-time
+/// order, through a reference bucket with the same capacity and refill rate
+/// and counts the admissions it would have refused.
+///
+/// The bucket's script reads the server clock and updates the bucket in one
+/// atomic step, so the server's sequence of admissions is exactly a replay in
+/// time order. Replies arrive out of order, so admissions are held until the
+/// newest server time seen is [`LATENESS`] past them (and all at the end).
+/// Refusals refill the bucket the same way and are left out; the tolerance
+/// absorbs floating-point differences between the two refill paths.
+pub struct TokenBucketTracker {
+    capacity: f64,
+    per_us: f64,
+    shards: Vec<Mutex<HashMap<u64, BucketLog>>>,
+    violations: Arc<AtomicU64>,
+}
+
+struct BucketLog {
+    pending: BTreeMap<u64, u64>,
+    tokens: f64,
+    last: Option<u64>,
+    newest: u64,
+}
+
+const TOKEN_EPSILON: f64 = 1e-6;
+
+impl TokenBucketTracker {
+    /// A tracker for a bucket of `capacity` tokens refilled at `per_us`
+    /// tokens per microsecond.
+    pub fn new(capacity: f64, per_us: f64, violations: Arc<AtomicU64>) -> Self {
+        Self {
+            capacity,
+            per_us,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            violations,
+        }
+    }
+
+    /// Records an admission of `client` at server time `t_us`.
+    pub fn admit(&self, client: u64, t_us: u64) {
+        let mut shard = lock(&self.shards[shard_of(client)]);
+        let log = shard.entry(client).or_insert_with(|| BucketLog {
+            pending: BTreeMap::new(),
+            tokens: self.capacity,
+            last: None,
+            newest: 0,
+        });
+        *log.pending.entry(t_us).or_insert(0) += 1;
+        log.newest = log.newest.max(t_us);
+        let watermark = log.newest.saturating_sub(LATENESS.as_micros() as u64);
+        let refused = self.settle(log, watermark);
+        if refused > 0 {
+            self.violations.fetch_add(refused, Ordering::Relaxed);
+        }
+    }
+
+    /// Replays everything still held; call once the load has stopped.
+    pub fn finish(&self) {
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            for log in shard.values_mut() {
+                let refused = self.settle(log, u64::MAX);
+                if refused > 0 {
+                    self.violations.fetch_add(refused, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn settle(&self, log: &mut BucketLog, up_to: u64) -> u64 {
+        let mut refused = 0;
+        let later = match up_to.checked_add(1) {
+            Some(next) => log.pending.split_off(&next),
+            None => BTreeMap::new(),
+        };
+        let ready = std::mem::replace(&mut log.pending, later);
+        for (t, n) in ready {
+            let elapsed = log.last.map_or(0, |l| t.saturating_sub(l));
+            log.tokens = match log.last {
+                None => self.capacity,
+                Some(_) => (log.tokens + elapsed as f64 * self.per_us).min(self.capacity),
+            };
+            log.last = Some(log.last.map_or(t, |l| l.max(t)));
+            for _ in 0..n {
+                if log.tokens >= 1.0 - TOKEN_EPSILON {
+                    log.tokens -= 1.0;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        refused
+    }
+}
+
+/// Lock check: a shared record of who holds each lock, set when an acquire
+/// reply arrives and cleared before the release is sent.
+///
+/// With a correct lock, between a holder's acquire reply and its release the
+/// key is its own, so no other acquire can succeed and the record is always
+/// clear when one does. An acquire that finds the record set is a double
+/// hold if the other holder's lease was certainly still valid: the lease
+/// runs at least until the other's acquire was *sent* plus the TTL, and the
+/// new acquire happened at the latest when its reply was *received*. Later
+/// than that, the other holder merely outlived its lease (a takeover, counted
+/// as a statistic): exactly the case fencing tokens exist for.
+pub struct LockTable {
+    ttl: Duration,
+    slots: Vec<Mutex<LockSlot>>,
+    double_holds: Arc<AtomicU64>,
+    fence_regressions: Arc<AtomicU64>,
+    takeovers: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct LockSlot {
+    holder: Option<(u64, Instant)>,
+    last_released_fence: i64,
+}
+
+impl LockTable {
+    /// A table for `locks` locks with lease `ttl`.
+    pub fn new(locks: u64, ttl: Duration, registry: &Registry) -> Self {
+        Self {
+            ttl,
+            slots: (0..locks).map(|_| Mutex::default()).collect(),
+            double_holds: registry.counter("double_holds"),
+            fence_regressions: registry.counter("fence_regressions"),
+            takeovers: registry.stat("lock_takeovers_after_lease_expiry"),
+        }
+    }
+
+    /// Records a successful acquire of `lock` by holder `id` with `fence`;
+    /// `sent` and `received` bracket the acquire round trip.
+    pub fn acquired(&self, lock_id: u64, id: u64, fence: i64, sent: Instant, received: Instant) {
+        let Some(slot) = self.slots.get(lock_id as usize) else {
+            return;
+        };
+        let mut slot = lock(slot);
+        if let Some((_, other_sent)) = slot.holder {
+            if received < other_sent + self.ttl {
+                self.double_holds.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.takeovers.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if fence <= slot.last_released_fence && received < sent + self.ttl {
+            self.fence_regressions.fetch_add(1, Ordering::Relaxed);
+        }
+        slot.holder = Some((id, sent));
+    }
+
+    /// Clears the record of `lock` if `id` still holds it; call before
+    /// sending the release.
+    pub fn releasing(&self, lock_id: u64, id: u64, fence: i64) {
+        let Some(slot) = self.slots.get(lock_id as usize) else {
+            return;
+        };
+        let mut slot = lock(slot);
+        if slot.holder.is_some_and(|(h, _)| h == id) {
+            slot.holder = None;
+        }
+        slot.last_released_fence = slot.last_released_fence.max(fence);
+    }
+}
+
+/// A set of request ids, to find ids accepted twice (idempotency).
+pub struct OnceSet {
+    shards: Vec<Mutex<Vec<u64>>>,
+}
+
+impl Default for OnceSet {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl OnceSet {
+    /// Marks `id`; false when it was already marked.
+    pub fn insert(&self, id: u64) -> bool {
+        // Ids are dense from 0, so a bitmap per shard stays small.
+        let (shard, index) = ((id % SHARDS as u64) as usize, id / SHARDS as u64);
+        let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
+        let mut bits = lock(&self.shards[shard]);
+        if bits.len() <= word {
+            bits.resize(word + 1, 0);
+        }
+        let fresh = bits[word] & bit == 0;
+        bits[word] |= bit;
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter() -> Arc<AtomicU64> {
+        Arc::new(AtomicU64::new(0))
+    }
+
+    fn n(c: &Arc<AtomicU64>) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn fixed_window_counts_admissions_over_the_limit() {
+        let v = counter();
+        let t = FixedWindowTracker::new(2, v.clone());
+        for _ in 0..2 {
+            t.admit(1, 10);
+            t.admit(2, 10);
+            t.admit(1, 11);
+        }
+        assert_eq!(n(&v), 0);
+        t.admit(1, 10);
+        t.admit(1, 10);
+        assert_eq!(n(&v), 2);
+    }
+
+    #[test]
+    fn sliding_window_is_exact_in_any_arrival_order() {
+        // limit 2 per 10 µs. Admissions at 0, 5, 9 put three in (−1, 9]:
+        // exactly one admission (at 9) sees its window over the limit.
+        for order in [[0u64, 5, 9], [9, 5, 0], [5, 9, 0], [9, 0, 5]] {
+            let v = counter();
+            let t = SlidingWindowTracker::new(2, Duration::from_micros(10), v.clone());
+            for at in order {
+                t.admit(7, at);
+            }
+            assert_eq!(n(&v), 1, "order {order:?}");
+        }
+        // 0, 10, 20 never share a window (the window is half-open).
+        let v = counter();
+        let t = SlidingWindowTracker::new(1, Duration::from_micros(10), v.clone());
+        for at in [20, 0, 10] {
+            t.admit(1, at);
+        }
+        assert_eq!(n(&v), 0);
+        // Two admissions in the same microsecond with limit 1: both over.
+        t.admit(1, 30);
+        t.admit(1, 30);
+        assert_eq!(n(&v), 2);
+    }
+
+    #[test]
+    fn token_bucket_replays_in_server_order() {
+        // Capacity 2, one token per 10 µs.
+        let v = counter();
+        let t = TokenBucketTracker::new(2.0, 0.1, v.clone());
+        for at in [20, 0, 1, 10] {
+            t.admit(3, at);
+        }
+        t.finish();
+        assert_eq!(n(&v), 0, "0,1 use the burst, 10 and 20 the refill");
+        t.admit(3, 21);
+        t.finish();
+        assert_eq!(n(&v), 1, "21 comes before the next token");
+    }
+
+    #[test]
+    fn lock_table_tells_double_holds_from_takeovers() {
+        let reg = Registry::default();
+        let table = LockTable::new(1, Duration::from_millis(100), &reg);
+        let t0 = Instant::now();
+        table.acquired(0, 1, 1, t0, t0);
+        table.releasing(0, 1, 1);
+        table.acquired(0, 2, 2, t0, t0);
+        assert_eq!(reg.total(), 0);
+        table.acquired(0, 3, 3, t0, t0 + Duration::from_millis(10));
+        assert_eq!(reg.violations()["double_holds"], 1);
+        table.acquired(0, 4, 4, t0, t0 + Duration::from_millis(500));
+        assert_eq!(
+            reg.violations()["double_holds"],
+            1,
+            "holder 3's lease had run out"
+        );
+        assert_eq!(reg.stats()["lock_takeovers_after_lease_expiry"], 1.0);
+        table.releasing(0, 4, 4);
+        let t1 = Instant::now();
+        table.acquired(0, 5, 4, t1, t1);
+        assert_eq!(reg.violations()["fence_regressions"], 1);
+    }
+
+    #[test]
+    fn once_set_finds_repeats() {
+        let s = OnceSet::default();
+        assert!(s.insert(0));
+        assert!(s.insert(1_000_003));
+        assert!(!s.insert(0));
+        assert!(!s.insert(1_000_003));
+        assert!(s.insert(17));
+    }
+}

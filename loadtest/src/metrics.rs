@@ -1,0 +1,237 @@
+//! Our own per-operation latency record: HDR histograms in microseconds.
+//!
+//! Recording must stay cheap next to a ~20 µs Redis round trip, so a user
+//! appends `(operation, µs)` to a local buffer and, once per Goose
+//! transaction (a batch of actions), adds the buffer to one of a few sharded
+//! histogram sets under a single lock. At the end the shards are added
+//! together: the result is the same as one histogram fed every sample.
+
+use crate::invariants::lock;
+use crate::summary::{new_histogram, OpSummary};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Global index of an operation in the run's [`OpTable`].
+pub type OpId = u16;
+
+/// The index of the connect operation, present in every run.
+pub const CONNECT: OpId = 0;
+
+/// The name of the connect operation (TCP, TLS, AUTH, PING).
+pub const CONNECT_NAME: &str = "CONNECT";
+
+/// Names of every operation of the run; a workload's operations occupy a
+/// contiguous range starting at its base.
+#[derive(Clone, Debug)]
+pub struct OpTable {
+    names: Vec<&'static str>,
+}
+
+impl Default for OpTable {
+    fn default() -> Self {
+        Self {
+            names: vec![CONNECT_NAME],
+        }
+    }
+}
+
+impl OpTable {
+    /// Appends a workload's operations and returns their base index.
+    pub fn add(&mut self, ops: &[&'static str]) -> OpId {
+        let base = self.names.len() as OpId;
+        self.names.extend_from_slice(ops);
+        base
+    }
+
+    /// The name of an operation.
+    pub fn name(&self, op: OpId) -> &'static str {
+        self.names.get(op as usize).copied().unwrap_or("unknown")
+    }
+
+    /// How many operations there are.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether there are none (never: CONNECT is always there).
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+struct OpHist {
+    hist: Histogram<u64>,
+    errors: u64,
+}
+
+const HIST_SHARDS: usize = 8;
+
+/// Sharded histogram sets, one histogram and error count per operation.
+pub struct HistShards {
+    shards: Vec<Mutex<Vec<OpHist>>>,
+    ops: OpTable,
+    /// Operations recorded so far (for progress; updated per batch).
+    pub ops_done: AtomicU64,
+    /// Errors so far.
+    pub errors_done: AtomicU64,
+    flush_ns: AtomicU64,
+}
+
+impl HistShards {
+    /// Empty histograms for every operation in `ops`.
+    pub fn new(ops: OpTable) -> Self {
+        let shards = (0..HIST_SHARDS)
+            .map(|_| {
+                Mutex::new(
+                    (0..ops.len())
+                        .map(|_| OpHist {
+                            hist: new_histogram(),
+                            errors: 0,
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        Self {
+            shards,
+            ops,
+            ops_done: AtomicU64::new(0),
+            errors_done: AtomicU64::new(0),
+            flush_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// The operation names.
+    pub fn ops(&self) -> &OpTable {
+        &self.ops
+    }
+
+    /// Adds a user's buffered samples (and empties the buffer).
+    pub fn flush(&self, rec: &mut Recorder, shard: usize) {
+        if rec.samples.is_empty() && rec.errors.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let (n_ok, n_err) = (rec.samples.len() as u64, rec.errors.len() as u64);
+        {
+            let mut hists = lock(&self.shards[shard % HIST_SHARDS]);
+            for &(op, us) in &rec.samples {
+                if let Some(h) = hists.get_mut(op as usize) {
+                    // Auto-resizing: `record` grows the range as needed.
+                    if h.hist.record(u64::from(us)).is_err() {
+                        h.hist.saturating_record(u64::from(us));
+                    }
+                }
+            }
+            for &op in &rec.errors {
+                if let Some(h) = hists.get_mut(op as usize) {
+                    h.errors += 1;
+                }
+            }
+        }
+        rec.samples.clear();
+        rec.errors.clear();
+        self.ops_done.fetch_add(n_ok + n_err, Ordering::Relaxed);
+        self.errors_done.fetch_add(n_err, Ordering::Relaxed);
+        self.flush_ns
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Mean nanoseconds per operation spent adding samples to histograms.
+    pub fn flush_ns_per_op(&self) -> f64 {
+        let ops = self.ops_done.load(Ordering::Relaxed);
+        if ops == 0 {
+            0.0
+        } else {
+            self.flush_ns.load(Ordering::Relaxed) as f64 / ops as f64
+        }
+    }
+
+    /// Every operation that saw traffic, shards added together.
+    pub fn snapshot(&self) -> BTreeMap<String, OpSummary> {
+        let mut total: Vec<OpHist> = (0..self.ops.len())
+            .map(|_| OpHist {
+                hist: new_histogram(),
+                errors: 0,
+            })
+            .collect();
+        for shard in &self.shards {
+            let hists = lock(shard);
+            for (sum, part) in total.iter_mut().zip(hists.iter()) {
+                // Both auto-resize, so adding cannot fail on range.
+                let _ = sum.hist.add(&part.hist);
+                sum.errors += part.errors;
+            }
+        }
+        total
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.hist.len() + h.errors > 0)
+            .map(|(i, h)| {
+                (
+                    self.ops.name(i as OpId).to_owned(),
+                    OpSummary::new(&h.hist, h.errors),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A user's local sample buffer.
+#[derive(Default)]
+pub struct Recorder {
+    samples: Vec<(OpId, u32)>,
+    errors: Vec<OpId>,
+}
+
+impl Recorder {
+    /// Buffers one successful operation.
+    pub fn ok(&mut self, op: OpId, took: Duration) {
+        let us = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
+        self.samples.push((op, us));
+    }
+
+    /// Buffers one failed operation.
+    pub fn error(&mut self, op: OpId) {
+        self.errors.push(op);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_add_up_to_one_histogram() {
+        let mut table = OpTable::default();
+        let base = table.add(&["w:GET", "w:SET"]);
+        assert_eq!(base, 1);
+        let shards = HistShards::new(table);
+        let mut rec = Recorder::default();
+        let mut expected = new_histogram();
+        for i in 0..1000u64 {
+            rec.ok(base, Duration::from_micros(i));
+            expected.record(i).unwrap();
+            if i % 100 == 99 {
+                shards.flush(&mut rec, i as usize);
+            }
+        }
+        rec.error(base + 1);
+        // Far above the histogram's initial range: it must grow, not clamp.
+        rec.ok(base + 1, Duration::from_secs(7));
+        shards.flush(&mut rec, 3);
+        let snap = shards.snapshot();
+        assert_eq!(snap["w:GET"].decode().unwrap(), expected);
+        assert_eq!((snap["w:SET"].count, snap["w:SET"].errors), (2, 1));
+        assert!(
+            snap["w:SET"].latency_us.max >= 7_000_000,
+            "{:?}",
+            snap["w:SET"].latency_us
+        );
+        assert!(!snap.contains_key(CONNECT_NAME), "no traffic, no entry");
+        assert_eq!(shards.ops_done.load(Ordering::Relaxed), 1002);
+    }
+}

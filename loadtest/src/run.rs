@@ -1,0 +1,469 @@
+//! One load test run: resolve the target (or launch the embedded default),
+//! check it answers, start Goose with one scenario per workload, then gate,
+//! report and write the summary.
+//!
+//! Everything that can fail because of the user's input or the target —
+//! flags, TLS files, password file, connection, ACL rights for the Lua
+//! scripts — fails here with one line and exit code 2 before any Goose user
+//! starts.
+
+use crate::cli::{ConnectionMode, RunConfig};
+use crate::conn::Connector;
+use crate::invariants::Registry;
+use crate::metrics::{HistShards, OpTable};
+use crate::summary::{Overhead, Summary, SCHEMA_VERSION};
+use crate::workloads::{Params, Runnable};
+use crate::{merge, report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED};
+use goose::client::GooseClientBuilder;
+use goose::prelude::{GooseAttack, GooseError};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use topology::{
+    ClientError, Deployment, LaunchError, Profile, Secret, Target, TargetError, TargetOptions,
+    Timeouts, TlsFiles, Topology,
+};
+
+/// How often the progress line is printed.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Longest the end-of-run key cleanup may take.
+const CLEANUP_BUDGET: Duration = Duration::from_secs(15);
+
+/// Why a run could not produce a result (exit code 2).
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// `--target` and its options are invalid.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The embedded default could not be launched.
+    #[error("failed to launch the embedded default (hardened standalone from redis-conf/): {0}")]
+    Launch(#[from] LaunchError),
+    /// The launched deployment has no application user.
+    #[error("failed to find the app user of the launched deployment")]
+    NoAppUser,
+    /// The target does not answer.
+    #[error(transparent)]
+    Connect(#[from] ClientError),
+    /// A workload's Lua script could not be loaded.
+    #[error("failed to load the Lua script of `{workload}` as `{user}` on {target}: {detail} (the user needs +@scripting)")]
+    Script {
+        /// The workload.
+        workload: &'static str,
+        /// The ACL user.
+        user: String,
+        /// The redacted target.
+        target: String,
+        /// The server's answer.
+        detail: String,
+    },
+    /// Goose refused its configuration.
+    #[error("failed to start the load test: {0}")]
+    Goose(String),
+    /// The summary could not be written.
+    #[error(transparent)]
+    Write(#[from] merge::MergeError),
+    /// The async runtime could not start.
+    #[error("failed to start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// What a finished run produced.
+pub struct Outcome {
+    /// The summary (also written with `--summary-json`).
+    pub summary: Summary,
+    /// Every gate held (and Goose's own thresholds, if any).
+    pub pass: bool,
+}
+
+/// State shared by every Goose user of a run.
+pub struct RunShared {
+    /// Workload parameters.
+    pub params: Params,
+    /// Invariant counters and statistics.
+    pub registry: Arc<Registry>,
+    /// Latency histograms.
+    pub hists: HistShards,
+    /// Connections.
+    pub conns: Connector,
+    /// The password, only to scrub it from error texts.
+    pub password: Option<Secret>,
+    users_started: AtomicU64,
+    first_start: OnceLock<Instant>,
+    pub(crate) goose_ns: AtomicU64,
+    pub(crate) goose_samples: AtomicU64,
+}
+
+impl RunShared {
+    pub(crate) fn user_started(&self) {
+        self.users_started.fetch_add(1, Ordering::Relaxed);
+        self.first_start.get_or_init(Instant::now);
+    }
+}
+
+/// Runs a parsed command line to an exit code.
+pub fn main(cfg: RunConfig) -> i32 {
+    let threads = cfg
+        .args
+        .threads
+        .map_or_else(|| default_threads(&cfg), |t| t as usize);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadtest: {}", RunError::Runtime(e));
+            return EXIT_ERROR;
+        }
+    };
+    let result = runtime.block_on(execute(cfg));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
+        Ok(Some(outcome)) if outcome.pass => EXIT_PASS,
+        Ok(Some(_)) => EXIT_SLO_FAILED,
+        Ok(None) => EXIT_PASS,
+        Err(e) => {
+            eprintln!("loadtest: {e}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// Worker threads when `--threads` is not given: one per CPU, but one fewer
+/// when the server runs on this machine (the embedded default or a loopback
+/// target), so client and server do not fight over the same cores. On the
+/// 2-core benchmark machine this alone moves getset from 0.86x to 0.97x of
+/// redis-benchmark's throughput (see loadtest/README.md).
+fn default_threads(cfg: &RunConfig) -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let local = match &cfg.args.target {
+        None => true,
+        Some(url) => Target::parse(url, &TargetOptions::default()).is_ok_and(|t| {
+            t.host == "localhost"
+                || t.host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }),
+    };
+    if local {
+        cpus.saturating_sub(1).max(1)
+    } else {
+        cpus
+    }
+}
+
+/// Where the load goes, and the server to stop afterwards if we started it.
+struct Resolved {
+    target: Target,
+    deployment: Option<Deployment>,
+}
+
+async fn resolve_target(cfg: &RunConfig) -> Result<Resolved, RunError> {
+    let a = &cfg.args;
+    match &a.target {
+        Some(url) => {
+            let options = TargetOptions {
+                user: a.user.clone(),
+                password_file: a.password_file.clone(),
+                password_from_env: true,
+                tls: TlsFiles {
+                    ca: a.tls_ca.clone(),
+                    cert: a.tls_cert.clone(),
+                    key: a.tls_key.clone(),
+                },
+            };
+            Ok(Resolved {
+                target: Target::parse(url, &options)?,
+                deployment: None,
+            })
+        }
+        None => {
+            let deployment = Deployment::launch(&Topology::Standalone, Profile::Hardened).await?;
+            let target = deployment.app_target().ok_or(RunError::NoAppUser)?;
+            eprintln!(
+                "loadtest: no --target: launched the hardened standalone ({}) at {target}",
+                deployment.describe()
+            );
+            Ok(Resolved {
+                target,
+                deployment: Some(deployment),
+            })
+        }
+    }
+}
+
+fn params(cfg: &RunConfig) -> Params {
+    let a = &cfg.args;
+    let run_id: u32 = rand::rng().random();
+    Params {
+        prefix: format!("lt:{run_id:08x}:"),
+        clients: a.clients,
+        limit: a.limit,
+        window: a.window,
+        keyspace: a.keyspace,
+        value_size: a.value_size,
+        get_ratio: a.get_ratio,
+        session_ttl: a.session_ttl,
+        cache_ttl: a.cache_ttl,
+        idempotency_ttl: a.idempotency_ttl,
+        locks: a.locks,
+        lock_ttl: a.lock_ttl,
+        lock_hold: a.lock_hold,
+        actions_per_transaction: a.actions_per_transaction,
+    }
+}
+
+fn goose_error_text(e: &GooseError) -> String {
+    match e {
+        GooseError::InvalidOption {
+            option,
+            value,
+            detail,
+        } => {
+            format!("{detail} (option {option}, value `{value}`)")
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// Runs the load test. `Ok(None)` when Goose only printed information
+/// (`--list`, `-V`, `--scenarios-list`).
+pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
+    let resolved = resolve_target(&cfg).await?;
+    let target = resolved.target.clone();
+    // One connection proves the target answers and the credentials work,
+    // before any user starts; with --connection shared it is the connection.
+    let mut first = topology::connect(&target, &Timeouts::default()).await?;
+
+    let params = params(&cfg);
+    let registry = Arc::new(Registry::default());
+    let mut ops = OpTable::default();
+    let mut built: Vec<(&'static str, usize, u16, Arc<dyn Runnable>)> = Vec::new();
+    for sel in &cfg.workloads {
+        let w = (sel.info.build)(&params, &registry);
+        for inv in sel.info.invariants {
+            registry.counter(inv);
+        }
+        let base = ops.add(w.ops());
+        built.push((sel.info.name, sel.weight, base, w));
+    }
+    for (name, _, _, w) in &built {
+        for script in w.scripts() {
+            let loaded: redis::RedisResult<String> =
+                script.prepare_invoke().load_async(&mut first).await;
+            if let Err(e) = loaded {
+                return Err(RunError::Script {
+                    workload: name,
+                    user: target.user_name().to_owned(),
+                    target: target.redacted(),
+                    detail: topology::client::scrub(&e.to_string(), target.password.as_ref()),
+                });
+            }
+        }
+    }
+
+    let shared_conn = (cfg.args.connection == ConnectionMode::Shared).then(|| first.clone());
+    let run = Arc::new(RunShared {
+        params: params.clone(),
+        registry: registry.clone(),
+        hists: HistShards::new(ops),
+        conns: Connector::new(target.clone(), cfg.args.connection, shared_conn),
+        password: target.password.clone(),
+        users_started: AtomicU64::new(0),
+        first_start: OnceLock::new(),
+        goose_ns: AtomicU64::new(0),
+        goose_samples: AtomicU64::new(0),
+    });
+
+    let mut config = cfg.args.goose.clone();
+    let scheme = if target.tls { "rediss" } else { "redis" };
+    config.host = Some(format!("{scheme}://{}", target.address()));
+    // The controllers would listen on fixed ports; parallel runs must not clash.
+    config.no_telnet = true;
+    if config.verbose == 0 && config.quiet == 0 {
+        // Goose logs a line per user at info level: thousands of lines for a
+        // large run. Warnings still show; -v brings the rest back.
+        config.quiet = 1;
+    }
+    if !cfg.ramp_given {
+        // Goose starts one user per second by default: a 100-user run would
+        // spend 100 s ramping. Start them within about a second instead,
+        // capped so thousands of users do not flood the accept queue.
+        let rate = config.users.map_or(100, |u| (u * 10).clamp(100, 1000));
+        config.increase_rate = Some(rate.to_string());
+    }
+    let info_only = config.list || config.version || config.scenarios_list;
+
+    let mut attack = GooseAttack::initialize_with_config(config)
+        .map_err(|e| RunError::Goose(goose_error_text(&e)))?
+        .set_client_builder_without_cookies(GooseClientBuilder::new().without_cookies())
+        .map_err(|e| RunError::Goose(goose_error_text(&e)))?;
+    for (name, weight, base, w) in &built {
+        let scenario = w
+            .clone()
+            .scenario(name, *weight, *base, run.clone())
+            .map_err(|e| RunError::Goose(goose_error_text(&e)))?;
+        attack = attack.register_scenario(scenario);
+    }
+
+    let progress =
+        (!cfg.args.no_progress && !info_only).then(|| tokio::spawn(progress_loop(run.clone())));
+    let goose_result = attack.execute().await;
+    let ended = Instant::now();
+    if let Some(p) = progress {
+        p.abort();
+    }
+    let goose_thresholds_failed = match goose_result {
+        Ok(_) => false,
+        Err(GooseError::ThresholdsFailed { .. }) => true,
+        Err(e) => return Err(RunError::Goose(goose_error_text(&e))),
+    };
+    if info_only {
+        return Ok(None);
+    }
+    for (_, _, _, w) in &built {
+        w.finish();
+    }
+
+    let summary = summarize(&cfg, &run, &target, ended);
+    print!("{}", report::render(&summary));
+    if goose_thresholds_failed {
+        println!("Goose's own --threshold failed (see above).");
+    }
+    if let Some(path) = &cfg.args.summary_json {
+        merge::write(path, &summary)?;
+        eprintln!("loadtest: summary written to {}", path.display());
+    }
+    if resolved.deployment.is_none() && !cfg.args.keep_keys {
+        cleanup(&mut first, &params.prefix).await;
+    }
+    drop(resolved);
+    let pass = slo::all_pass(&summary.slo) && !goose_thresholds_failed;
+    Ok(Some(Outcome { summary, pass }))
+}
+
+fn summarize(cfg: &RunConfig, run: &RunShared, target: &Target, ended: Instant) -> Summary {
+    let duration_s = run
+        .first_start
+        .get()
+        .map_or(0.0, |s| ended.saturating_duration_since(*s).as_secs_f64());
+    let operations = run.hists.snapshot();
+    let mut stats = run.registry.stats();
+    if stats.contains_key("cache_hits") {
+        stats.insert("cache_hit_ratio".into(), 0.0);
+        merge::recompute_ratios(&mut stats);
+    }
+    let goose_samples = run.goose_samples.load(Ordering::Relaxed);
+    let overhead = Overhead {
+        goose_record_ns_per_op: if goose_samples == 0 {
+            0.0
+        } else {
+            (run.goose_ns.load(Ordering::Relaxed) as f64 / goose_samples as f64).round()
+        },
+        hdr_record_ns_per_op: run.hists.flush_ns_per_op().round(),
+    };
+    let mut settings: BTreeMap<String, serde_json::Value> = run
+        .params
+        .settings()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    settings.insert("connection".into(), cfg.args.connection.as_str().into());
+    settings.insert("run_time".into(), cfg.args.goose.run_time.clone().into());
+    settings.insert("embedded_default".into(), cfg.args.target.is_none().into());
+    let mut summary = Summary {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("loadtest {}", env!("CARGO_PKG_VERSION")),
+        workload: cfg
+            .workloads
+            .iter()
+            .map(|s| format!("{}:{}", s.info.name, s.weight))
+            .collect::<Vec<_>>()
+            .join(","),
+        target: target.redacted(),
+        users: run.users_started.load(Ordering::Relaxed),
+        duration_s: (duration_s * 1000.0).round() / 1000.0,
+        ops_total: 0,
+        ops_per_sec: 0.0,
+        errors_total: 0,
+        latency_us: Default::default(),
+        operations,
+        invariants: run.registry.violations(),
+        slo: BTreeMap::new(),
+        slo_spec: cfg.slo_spec.clone(),
+        stats,
+        overhead,
+        settings,
+        merged_from: 1,
+    };
+    // Decoding what we just encoded cannot fail; if it ever did, the totals
+    // would stay zero and latency gates would fail rather than pass.
+    let _ = summary.refresh_totals();
+    summary.ops_per_sec = if duration_s > 0.0 {
+        (summary.ops_total as f64 / duration_s).round()
+    } else {
+        0.0
+    };
+    summary.slo = slo::evaluate(&cfg.gates, &summary);
+    summary
+}
+
+async fn progress_loop(run: Arc<RunShared>) {
+    let started = Instant::now();
+    let mut last_ops = 0;
+    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let ops = run.hists.ops_done.load(Ordering::Relaxed);
+        let errors = run.hists.errors_done.load(Ordering::Relaxed);
+        eprintln!(
+            "[loadtest] {:>4}s  users {}  ops {}  ({:.0}/s)  errors {}  invariant violations {}",
+            started.elapsed().as_secs(),
+            run.users_started.load(Ordering::Relaxed),
+            ops,
+            (ops - last_ops) as f64 / PROGRESS_EVERY.as_secs_f64(),
+            errors,
+            run.registry.total()
+        );
+        last_ops = ops;
+    }
+}
+
+/// Removes the run's keys from a target we did not launch (most have TTLs
+/// anyway; getset and cache values would otherwise linger). Bounded in time
+/// and rounds; a failure only leaves keys behind.
+async fn cleanup(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+    let deadline = Instant::now() + CLEANUP_BUDGET;
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    for _ in 0..100_000 {
+        let page: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await;
+        let Ok((next, keys)) = page else { return };
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> =
+                redis::cmd("UNLINK").arg(&keys).query_async(conn).await;
+        }
+        cursor = next;
+        if cursor == 0 || Instant::now() >= deadline {
+            return;
+        }
+    }
+}

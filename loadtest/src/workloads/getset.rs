@@ -1,0 +1,74 @@
+//! `getset`: plain GET and SET over a uniform key space — no application
+//! logic, so the numbers compare directly with `redis-benchmark -t set,get`.
+//!
+//! Models: the raw key-value traffic under every other pattern; the baseline
+//! that says how much of a latency budget is Redis and the network.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run -p loadtest --release -- --workload getset -u 50 -t 10s \
+//!     --keyspace 10000 --value-size 3 --get-ratio 0.5
+//! ```
+
+use super::{Ctx, Params, UserCore, Workload};
+use crate::invariants::Registry;
+use rand::Rng;
+use std::fmt::Write;
+use std::sync::Arc;
+
+const OPS: &[&str] = &["getset:GET", "getset:SET"];
+const GET: usize = 0;
+const SET: usize = 1;
+
+/// The getset workload.
+pub struct GetSet {
+    prefix: String,
+    keyspace: u64,
+    get_ratio: f64,
+    value: Arc<[u8]>,
+}
+
+/// Per-user: a reusable key buffer.
+pub struct State {
+    key: String,
+}
+
+impl GetSet {
+    /// Builds it from the parameters.
+    pub fn new(p: &Params, _: &Registry) -> Self {
+        Self {
+            prefix: format!("{}getset:", p.prefix),
+            keyspace: p.keyspace,
+            get_ratio: p.get_ratio,
+            value: vec![b'x'; p.value_size].into(),
+        }
+    }
+}
+
+impl Workload for GetSet {
+    type State = State;
+
+    fn ops(&self) -> &'static [&'static str] {
+        OPS
+    }
+
+    fn new_state(&self, _: &mut UserCore) -> State {
+        State { key: String::new() }
+    }
+
+    async fn action(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let k = ctx.rng().random_range(0..self.keyspace);
+        st.key.clear();
+        let _ = write!(st.key, "{}{k}", self.prefix);
+        if ctx.rng().random_bool(self.get_ratio) {
+            let _ = ctx
+                .query::<Option<Vec<u8>>>(GET, redis::cmd("GET").arg(&st.key))
+                .await;
+        } else {
+            let _ = ctx
+                .query::<()>(SET, redis::cmd("SET").arg(&st.key).arg(&*self.value))
+                .await;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `session`: server-side login sessions with a sliding expiry.
+//!
+//! Models: a web app's session store. Each Goose user is an app server
+//! handling two accounts' sessions:
+//!
+//! - create: `MULTI { SET sess:<id> <account> EX ttl; SADD <account>:sessions <id>; EXPIRE <account>:sessions ttl }`
+//! - validate + touch (most requests): `GET sess:<id>` and `EXPIRE sess:<id> ttl`
+//!   (plus the account's set, so "log out everywhere" can always find it),
+//!   one round trip
+//! - revoke (log out): `MULTI { DEL sess:<id>; SREM <account>:sessions <id> }`
+//! - revoke all of an account (password change): one Lua step that deletes
+//!   every session in the account's set, then the set
+//! - and a check that a revoked session no longer reads as valid.
+//!
+//! Invariants: a session that was created or touched less than its TTL ago
+//! and not revoked must read back (`lost_sessions`: losing one logs a user
+//! out — eviction, a failover losing writes, or a TTL bug); a revoked
+//! session must not read back (`revoked_sessions_readable`). The time a
+//! session is certainly alive until is the *send* time of its last
+//! successful touch plus the TTL, and a read counts as lost only if its
+//! reply came before that, so slow replies never cause false alarms.
+//!
+//! The hidden `session-broken` touches with `PEXPIRE sess:<id> <ttl in
+//! seconds>` — the unit mix-up that makes sessions die a thousand times too
+//! early — and the checker catches it.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run -p loadtest -- --workload session -u 100 -t 20s --session-ttl 30s
+//! ```
+
+use super::{Ctx, Params, UserCore, Workload};
+use crate::invariants::Registry;
+use rand::Rng;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+const OPS: &[&str] = &[
+    "session:create",
+    "session:validate",
+    "session:revoke",
+    "session:revoke-all",
+    "session:check-revoked",
+];
+const OPS_BROKEN: &[&str] = &[
+    "session-broken:create",
+    "session-broken:validate",
+    "session-broken:revoke",
+    "session-broken:revoke-all",
+    "session-broken:check-revoked",
+];
+const CREATE: usize = 0;
+const VALIDATE: usize = 1;
+const REVOKE: usize = 2;
+const REVOKE_ALL: usize = 3;
+const CHECK_REVOKED: usize = 4;
+
+/// Accounts per Goose user.
+const ACCOUNTS: usize = 2;
+/// Live sessions a user keeps at most.
+const MAX_LIVE: usize = 8;
+/// Revoked sessions remembered for checking.
+const MAX_REVOKED: usize = 16;
+
+/// KEYS[1] the account's set; ARGV[1] the session key prefix.
+/// Deletes every session of the account and the set; returns how many.
+static REVOKE_ALL_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local ids = redis.call('SMEMBERS', KEYS[1])
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return #ids
+",
+    )
+});
+
+/// The session workload.
+pub struct Sessions {
+    prefix: String,
+    ttl_s: u64,
+    broken: bool,
+    lost: Arc<AtomicU64>,
+    revoked_readable: Arc<AtomicU64>,
+    expired: Arc<AtomicU64>,
+}
+
+struct Live {
+    id: String,
+    account: usize,
+    alive_until: Instant,
+}
+
+/// Per-user sessions.
+pub struct State {
+    accounts: Vec<String>,
+    live: Vec<Live>,
+    revoked: VecDeque<String>,
+}
+
+impl Sessions {
+    /// Builds it; `broken` selects the seconds-as-milliseconds touch.
+    pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
+        let name = if broken { "session-broken" } else { "session" };
+        Self {
+            prefix: format!("{}{name}:", p.prefix),
+            ttl_s: p.session_ttl.as_secs_f64().round().max(1.0) as u64,
+            broken,
+            lost: reg.counter("lost_sessions"),
+            revoked_readable: reg.counter("revoked_sessions_readable"),
+            expired: reg.stat("sessions_expired"),
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_s)
+    }
+
+    fn session_key(&self, id: &str) -> String {
+        format!("{}sess:{id}", self.prefix)
+    }
+
+    async fn create(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let account = ctx.rng().random_range(0..ACCOUNTS);
+        let salt: u32 = ctx.rng().random();
+        let id = format!("{}-{salt:08x}", ctx.core.unique_id());
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("SET")
+            .arg(self.session_key(&id))
+            .arg(account)
+            .arg("EX")
+            .arg(self.ttl_s)
+            .ignore()
+            .cmd("SADD")
+            .arg(&st.accounts[account])
+            .arg(&id)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&st.accounts[account])
+            .arg(self.ttl_s)
+            .ignore();
+        let reply = ctx.pipe::<()>(CREATE, &p).await;
+        if reply.value.is_some() {
+            st.live.push(Live {
+                id,
+                account,
+                alive_until: reply.sent + self.ttl(),
+            });
+        }
+    }
+
+    async fn validate(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let i = ctx.rng().random_range(0..st.live.len());
+        let key = self.session_key(&st.live[i].id);
+        let mut p = redis::pipe();
+        p.cmd("GET").arg(&key);
+        if self.broken {
+            // The bug under test: seconds handed to a milliseconds command.
+            p.cmd("PEXPIRE").arg(&key).arg(self.ttl_s);
+        } else {
+            p.cmd("EXPIRE").arg(&key).arg(self.ttl_s);
+        }
+        p.cmd("EXPIRE")
+            .arg(&st.accounts[st.live[i].account])
+            .arg(self.ttl_s)
+            .ignore();
+        let reply = ctx.pipe::<(Option<String>, i64)>(VALIDATE, &p).await;
+        let Some((value, touched)) = reply.value else {
+            return;
+        };
+        match value {
+            Some(_) if touched == 1 => st.live[i].alive_until = reply.sent + self.ttl(),
+            _ => {
+                if reply.received < st.live[i].alive_until {
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.expired.fetch_add(1, Ordering::Relaxed);
+                }
+                st.live.swap_remove(i);
+            }
+        }
+    }
+
+    async fn revoke(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let i = ctx.rng().random_range(0..st.live.len());
+        let mut p = redis::pipe();
+        p.atomic()
+            .cmd("DEL")
+            .arg(self.session_key(&st.live[i].id))
+            .ignore()
+            .cmd("SREM")
+            .arg(&st.accounts[st.live[i].account])
+            .arg(&st.live[i].id)
+            .ignore();
+        if ctx.pipe::<()>(REVOKE, &p).await.value.is_some() {
+            let gone = st.live.swap_remove(i);
+            remember(st, gone.id);
+        }
+    }
+
+    async fn revoke_all(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let account = ctx.rng().random_range(0..ACCOUNTS);
+        let mut inv = REVOKE_ALL_SCRIPT.prepare_invoke();
+        inv.key(&st.accounts[account])
+            .arg(format!("{}sess:", self.prefix));
+        if ctx.script::<i64>(REVOKE_ALL, &inv).await.value.is_some() {
+            let (gone, kept): (Vec<Live>, Vec<Live>) = std::mem::take(&mut st.live)
+                .into_iter()
+                .partition(|l| l.account == account);
+            st.live = kept;
+            for l in gone {
+                remember(st, l.id);
+            }
+        }
+    }
+
+    async fn check_revoked(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let Some(id) = st.revoked.pop_front() else {
+            return;
+        };
+        let reply = ctx
+            .query::<Option<String>>(CHECK_REVOKED, redis::cmd("GET").arg(self.session_key(&id)))
+            .await;
+        if let Some(Some(_)) = reply.value {
+            self.revoked_readable.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn remember(st: &mut State, id: String) {
+    if st.revoked.len() >= MAX_REVOKED {
+        st.revoked.pop_front();
+    }
+    st.revoked.push_back(id);
+}
+
+impl Workload for Sessions {
+    type State = State;
+
+    fn ops(&self) -> &'static [&'static str] {
+        if self.broken {
+            OPS_BROKEN
+        } else {
+            OPS
+        }
+    }
+
+    fn scripts(&self) -> Vec<&'static redis::Script> {
+        vec![&*REVOKE_ALL_SCRIPT]
+    }
+
+    fn new_state(&self, core: &mut UserCore) -> State {
+        State {
+            accounts: (0..ACCOUNTS)
+                .map(|a| format!("{}account:{}-{a}:sessions", self.prefix, core.index))
+                .collect(),
+            live: Vec::new(),
+            revoked: VecDeque::new(),
+        }
+    }
+
+    async fn action(&self, ctx: &mut Ctx<'_>, st: &mut State) {
+        let roll = ctx.rng().random_range(0..100);
+        if st.live.len() < 2 || (roll < 15 && st.live.len() < MAX_LIVE) {
+            self.create(ctx, st).await;
+        } else if roll < 80 {
+            self.validate(ctx, st).await;
+        } else if roll < 88 {
+            self.revoke(ctx, st).await;
+        } else if roll < 91 {
+            self.revoke_all(ctx, st).await;
+        } else if !st.revoked.is_empty() {
+            self.check_revoked(ctx, st).await;
+        } else {
+            self.validate(ctx, st).await;
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Live tests: every workload against a local hardened redis-server, every
+//! invariant checker against its deliberately broken workload, and the
+//! command line's exit codes. One test binary; each test launches its own
+//! server (`REDIS_LAUNCHER=process`), so tests never share keys or ports.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use loadtest::cli::{parse, Parsed};
+use loadtest::run::{execute, Outcome};
+use loadtest::summary::Summary;
+use std::time::{Duration, Instant};
+
+/// Contention on purpose: few clients, locks and a small limit, so that a
+/// wrong implementation has every chance to show.
+const CONTENDED: &[&str] = &[
+    "--clients",
+    "2",
+    "--limit",
+    "5",
+    "--window",
+    "1s",
+    "--locks",
+    "2",
+    "--no-progress",
+];
+
+fn use_local_processes() {
+    // Tests run one per process under nextest; set before any launch.
+    std::env::set_var("REDIS_LAUNCHER", "process");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs loadtest in-process (embedded default unless `--target` is given).
+fn run(args: &[&str]) -> Outcome {
+    use_local_processes();
+    let mut all = vec!["loadtest"];
+    all.extend_from_slice(args);
+    let Ok(Parsed::Run(cfg)) = parse(all.clone()) else {
+        panic!("{all:?} does not parse")
+    };
+    runtime().block_on(execute(*cfg)).unwrap().unwrap()
+}
+
+fn workload(name: &str, users: &str, extra: &[&str]) -> Summary {
+    let mut args = vec!["--workload", name, "-u", users, "-t", "2s"];
+    args.extend_from_slice(CONTENDED);
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let outcome = run(&args);
+    let s = outcome.summary;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{name} overran"
+    );
+    let work = s.ops_total - s.operations.get("CONNECT").map_or(0, |c| c.count);
+    assert!(work > 100, "{name} did almost nothing: {}", s.ops_total);
+    s
+}
+
+fn assert_holds(name: &str, extra: &[&str]) {
+    let s = workload(name, "6", extra);
+    assert_eq!(s.errors_total, 0, "{name}: errors {:?}", s.operations);
+    assert!(!s.invariants.is_empty() || ["getset", "cache"].contains(&name));
+    assert!(
+        s.invariants.values().all(|v| *v == 0),
+        "{name}: {:?}",
+        s.invariants
+    );
+    assert!(s.slo["invariants==0"].pass);
+}
+
+fn assert_caught(name: &str, invariant: &str, extra: &[&str]) {
+    let s = workload(name, "8", extra);
+    assert!(
+        s.invariants[invariant] > 0,
+        "{name}: {invariant} not caught: {:?} stats {:?}",
+        s.invariants,
+        s.stats
+    );
+    assert!(
+        !s.slo["invariants==0"].pass,
+        "a violation fails the default gate"
+    );
+}
+
+#[test]
+fn getset_holds() {
+    assert_holds("getset", &[]);
+}
+
+#[test]
+fn ratelimit_fixed_holds() {
+    assert_holds("ratelimit-fixed", &[]);
+}
+
+#[test]
+fn ratelimit_sliding_holds() {
+    assert_holds("ratelimit-sliding", &[]);
+}
+
+#[test]
+fn ratelimit_token_bucket_holds() {
+    assert_holds("ratelimit-token-bucket", &[]);
+}
+
+#[test]
+fn session_holds() {
+    assert_holds("session", &["--session-ttl", "2s"]);
+}
+
+#[test]
+fn lockout_holds() {
+    assert_holds("lockout", &["--window", "200ms", "--limit", "3"]);
+}
+
+#[test]
+fn idempotency_holds() {
+    assert_holds("idempotency", &[]);
+}
+
+#[test]
+fn lock_holds() {
+    assert_holds("lock", &["--lock-hold", "2ms"]);
+}
+
+#[test]
+fn lock_with_leases_shorter_than_holds_has_takeovers_but_no_double_hold() {
+    // Holders regularly outlive their 20 ms lease; the next acquire is then
+    // legitimate, and the checker must not call it a double hold.
+    let s = workload(
+        "lock",
+        "8",
+        &["--locks", "1", "--lock-ttl", "20ms", "--lock-hold", "20ms"],
+    );
+    assert_eq!(s.invariants["double_holds"], 0, "{:?}", s.stats);
+    assert_eq!(s.invariants["fence_regressions"], 0);
+    assert!(
+        s.stats["lock_takeovers_after_lease_expiry"] > 0.0,
+        "{:?}",
+        s.stats
+    );
+}
+
+#[test]
+fn cache_holds_and_reports_hit_ratio() {
+    let s = workload("cache", "6", &["--keyspace", "200"]);
+    assert_eq!(s.errors_total, 0);
+    let ratio = s.stats["cache_hit_ratio"];
+    assert!(ratio > 0.5 && ratio < 1.0, "hit ratio {ratio}");
+    assert_eq!(s.stats["cache_wrong_values"], 0.0);
+}
+
+#[test]
+fn ratelimit_fixed_checker_catches_check_then_act() {
+    assert_caught("ratelimit-fixed-broken", "over_admissions", &[]);
+}
+
+#[test]
+fn ratelimit_sliding_checker_catches_non_atomic_steps() {
+    assert_caught("ratelimit-sliding-broken", "over_admissions", &[]);
+}
+
+#[test]
+fn ratelimit_token_bucket_checker_catches_read_modify_write() {
+    assert_caught("ratelimit-token-bucket-broken", "over_admissions", &[]);
+}
+
+#[test]
+fn session_checker_catches_ttl_unit_bug() {
+    assert_caught("session-broken", "lost_sessions", &["--session-ttl", "2s"]);
+}
+
+#[test]
+fn lockout_checker_catches_count_then_record() {
+    assert_caught(
+        "lockout-broken",
+        "lockout_excess_attempts",
+        &["--window", "200ms", "--limit", "3"],
+    );
+}
+
+#[test]
+fn idempotency_checker_catches_get_then_set() {
+    assert_caught("idempotency-broken", "duplicates_accepted", &[]);
+}
+
+#[test]
+fn lock_checker_catches_acquire_without_nx() {
+    assert_caught("lock-broken-nx", "double_holds", &["--lock-hold", "2ms"]);
+}
+
+#[test]
+fn lock_checker_catches_release_without_token_check() {
+    assert_caught(
+        "lock-broken-release",
+        "double_holds",
+        &["--locks", "1", "--lock-ttl", "20ms", "--lock-hold", "20ms"],
+    );
+}
+
+#[test]
+fn several_workloads_shared_connection_and_summary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.json");
+    let path_s = path.to_str().unwrap();
+    let s = workload(
+        "getset:2,idempotency,session",
+        "6",
+        &[
+            "--connection",
+            "shared",
+            "--summary-json",
+            path_s,
+            "--slo",
+            "errors<1%,invariants==0",
+        ],
+    );
+    for op in ["getset:GET", "idempotency:SET_NX_EX", "session:validate"] {
+        assert!(
+            s.operations.contains_key(op),
+            "{op} missing: {:?}",
+            s.operations.keys()
+        );
+    }
+    let written = loadtest::merge::read(&path).unwrap();
+    assert_eq!(written, s);
+    assert!(s.slo.values().all(|g| g.pass), "{:?}", s.slo);
+    assert!(s.settings["connection"] == "shared");
+}
+
+#[test]
+fn explicit_target_with_password_file_and_exit_codes() {
+    use_local_processes();
+    let rt = runtime();
+    let deployment = rt
+        .block_on(topology::Deployment::launch(
+            &topology::Topology::Standalone,
+            topology::Profile::Hardened,
+        ))
+        .unwrap();
+    let app = deployment.app_target().unwrap();
+    let url = format!("redis://{}", app.address());
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(
+        &pw,
+        format!("{}\n", app.password.as_ref().unwrap().expose()),
+    )
+    .unwrap();
+    let pw = pw.to_str().unwrap();
+    let base = [
+        "loadtest",
+        "--target",
+        &url,
+        "--user",
+        "app",
+        "--password-file",
+        pw,
+        "-u",
+        "2",
+        "-t",
+        "1s",
+        "--no-progress",
+    ];
+
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        loadtest::main_with_args(a)
+    };
+    assert_eq!(with(&["--slo", "errors==0"]), loadtest::EXIT_PASS);
+    assert_eq!(with(&["--slo", "p99<1us"]), loadtest::EXIT_SLO_FAILED);
+
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password\n").unwrap();
+    let started = Instant::now();
+    let code = loadtest::main_with_args([
+        "loadtest",
+        "--target",
+        &url,
+        "--user",
+        "app",
+        "--password-file",
+        wrong.to_str().unwrap(),
+        "-t",
+        "1s",
+    ]);
+    assert_eq!(code, loadtest::EXIT_ERROR);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(deployment);
+}
+
+#[test]
+fn unreachable_target_is_a_usage_error_before_any_user_starts() {
+    let started = Instant::now();
+    // Port 1 on loopback: nothing listens, the connect is refused at once.
+    let code = loadtest::main_with_args([
+        "loadtest",
+        "--target",
+        "redis://127.0.0.1:1",
+        "-u",
+        "5",
+        "-t",
+        "5s",
+    ]);
+    assert_eq!(code, loadtest::EXIT_ERROR);
+    assert!(started.elapsed() < Duration::from_secs(5), "no user ran");
+    assert_eq!(
+        loadtest::main_with_args(["loadtest", "--target", "http://127.0.0.1:1"]),
+        loadtest::EXIT_ERROR
+    );
+    assert_eq!(
+        loadtest::main_with_args(["loadtest", "--bogus"]),
+        loadtest::EXIT_ERROR
+    );
+}
+
+#[test]
+fn users_reconnect_when_redis_goes_away_and_the_run_ends_on_time() {
+    use_local_processes();
+    let rt = runtime();
+    let mut deployment = rt
+        .block_on(topology::Deployment::launch(
+            &topology::Topology::Standalone,
+            topology::Profile::Hardened,
+        ))
+        .unwrap();
+    let app = deployment.app_target().unwrap();
+    std::env::set_var("REDIS_PASSWORD", app.password.as_ref().unwrap().expose());
+    let url = format!("redis://app@{}", app.address());
+    let args = [
+        "loadtest",
+        "--target",
+        url.as_str(),
+        "--workload",
+        "getset",
+        "-u",
+        "4",
+        "-t",
+        "5s",
+        "--no-progress",
+    ];
+    let Ok(Parsed::Run(cfg)) = parse(args) else {
+        panic!("parse")
+    };
+    let started = Instant::now();
+    let outcome = rt.block_on(async {
+        let load = tokio::spawn(execute(*cfg));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        deployment.kill().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        deployment.restart().await.unwrap();
+        load.await.unwrap().unwrap().unwrap()
+    });
+    let s = outcome.summary;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "ended late: {:?}",
+        started.elapsed()
+    );
+    assert!(s.errors_total > 0, "the outage shows as errors");
+    let connects = &s.operations["CONNECT"];
+    assert!(connects.count > 4, "users reconnected: {connects:?}");
+    assert!(
+        connects.count - connects.errors > 4,
+        "and got back in: {connects:?}"
+    );
+    let gets = &s.operations["getset:GET"];
+    assert!(gets.count > gets.errors + 100);
+}
