@@ -138,7 +138,7 @@ pub fn main(cfg: RunConfig) -> i32 {
 /// when the server runs on this machine (the embedded default or a loopback
 /// target), so client and server do not fight over the same cores. On the
 /// 2-core benchmark machine this alone moves getset from 0.86x to 0.97x of
-/// redis-benchmark's throughput (see loadtest/README.md).
+/// redis-benchmark's throughput (see the README, Measured figures).
 fn default_threads(cfg: &RunConfig) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     let local = match &cfg.args.target {

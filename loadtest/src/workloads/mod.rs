@@ -743,11 +743,11 @@ mod tests {
 
     #[test]
     fn readme_lists_every_workload_as_the_registry_does() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         for line in listing(false).lines() {
             assert!(
                 readme.contains(line),
-                "loadtest/README.md is missing or has an old line:\n{line}"
+                "README.md (loadtest section) is missing or has an old line:\n{line}"
             );
         }
     }
