@@ -1092,3 +1092,30 @@ def test_cluster_mode_init_job_creates_the_cluster_once(helm, processes, tmp_pat
 
     if VERIFY.is_file():
         expect_verify_passes(ports[0], tls, tmp_path, "a node of the formed cluster")
+
+
+def test_readme_values_table_is_generated_from_values_yaml():
+    """The chart README's values table comes from the `# --` comments in
+    values.yaml; regenerate with scripts/helm-values-table.py --write."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("helm_values_table", REPO_ROOT / "scripts" / "helm-values-table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    chart = REPO_ROOT / "helm" / "redis-hardened"
+    readme = (chart / "README.md").read_text()
+    section = readme.split("<!-- values:start -->\n", 1)[1].split("<!-- values:end -->", 1)[0]
+    assert section == module.table(chart), "stale values table: scripts/helm-values-table.py helm/redis-hardened --write"
+    assert len(module.rows((chart / "values.yaml").read_text())) >= 40
+
+
+def test_every_alert_has_a_runbook_section():
+    """Each PrometheusRule alert's runbook_url anchor exists in docs/runbook.md."""
+    rules = (CHART / "templates" / "prometheusrule.yaml").read_text()
+    alerts = re.findall(r"- alert: (\w+)", rules)
+    assert len(alerts) >= 5
+    runbook = (REPO_ROOT / "docs" / "runbook.md").read_text()
+    headings = {h.lower() for h in re.findall(r"^## (\w+)$", runbook, re.M)}
+    for alert in alerts:
+        assert alert.lower() in headings, f"docs/runbook.md has no section for {alert}"
+        assert f"#{alert.lower()}" in rules, f"{alert} does not link its runbook anchor"
