@@ -24,6 +24,12 @@ const CONTENDED: &[&str] = &[
     "--no-progress",
 ];
 
+/// A short lockout window, so failures leave it during the run.
+const LOCKOUT: &[&str] = &["--window", "200ms", "--limit", "3"];
+
+/// One lock whose 20 ms lease holders regularly outlive.
+const SHORT_LEASES: &[&str] = &["--locks", "1", "--lock-ttl", "20ms", "--lock-hold", "20ms"];
+
 fn use_local_processes() {
     // Tests run one per process under nextest; set before any launch.
     std::env::set_var("REDIS_LAUNCHER", "process");
@@ -90,55 +96,36 @@ fn assert_caught(name: &str, invariant: &str, extra: &[&str]) {
     );
 }
 
-#[test]
-fn getset_holds() {
-    assert_holds("getset", &[]);
+/// One test per line, `test_name: helper(args…);`: each is its own process
+/// under nextest, and so has its own server.
+macro_rules! live_tests {
+    ($($test:ident: $check:ident($($arg:expr),* $(,)?);)*) => {
+        $(
+            #[test]
+            fn $test() {
+                $check($($arg),*);
+            }
+        )*
+    };
 }
 
-#[test]
-fn ratelimit_fixed_holds() {
-    assert_holds("ratelimit-fixed", &[]);
-}
-
-#[test]
-fn ratelimit_sliding_holds() {
-    assert_holds("ratelimit-sliding", &[]);
-}
-
-#[test]
-fn ratelimit_token_bucket_holds() {
-    assert_holds("ratelimit-token-bucket", &[]);
-}
-
-#[test]
-fn session_holds() {
-    assert_holds("session", &["--session-ttl", "2s"]);
-}
-
-#[test]
-fn lockout_holds() {
-    assert_holds("lockout", &["--window", "200ms", "--limit", "3"]);
-}
-
-#[test]
-fn idempotency_holds() {
-    assert_holds("idempotency", &[]);
-}
-
-#[test]
-fn lock_holds() {
-    assert_holds("lock", &["--lock-hold", "2ms"]);
+// Every workload holds its invariants under contention.
+live_tests! {
+    getset_holds: assert_holds("getset", &[]);
+    ratelimit_fixed_holds: assert_holds("ratelimit-fixed", &[]);
+    ratelimit_sliding_holds: assert_holds("ratelimit-sliding", &[]);
+    ratelimit_token_bucket_holds: assert_holds("ratelimit-token-bucket", &[]);
+    session_holds: assert_holds("session", &["--session-ttl", "2s"]);
+    lockout_holds: assert_holds("lockout", LOCKOUT);
+    idempotency_holds: assert_holds("idempotency", &[]);
+    lock_holds: assert_holds("lock", &["--lock-hold", "2ms"]);
 }
 
 #[test]
 fn lock_with_leases_shorter_than_holds_has_takeovers_but_no_double_hold() {
     // Holders regularly outlive their 20 ms lease; the next acquire is then
     // legitimate, and the checker must not call it a double hold.
-    let s = workload(
-        "lock",
-        "8",
-        &["--locks", "1", "--lock-ttl", "20ms", "--lock-hold", "20ms"],
-    );
+    let s = workload("lock", "8", SHORT_LEASES);
     assert_eq!(s.invariants["double_holds"], 0, "{:?}", s.stats);
     assert_eq!(s.invariants["fence_regressions"], 0);
     assert!(
@@ -157,52 +144,24 @@ fn cache_holds_and_reports_hit_ratio() {
     assert_eq!(s.stats["cache_wrong_values"], 0.0);
 }
 
-#[test]
-fn ratelimit_fixed_checker_catches_check_then_act() {
-    assert_caught("ratelimit-fixed-broken", "over_admissions", &[]);
-}
-
-#[test]
-fn ratelimit_sliding_checker_catches_non_atomic_steps() {
-    assert_caught("ratelimit-sliding-broken", "over_admissions", &[]);
-}
-
-#[test]
-fn ratelimit_token_bucket_checker_catches_read_modify_write() {
-    assert_caught("ratelimit-token-bucket-broken", "over_admissions", &[]);
-}
-
-#[test]
-fn session_checker_catches_ttl_unit_bug() {
-    assert_caught("session-broken", "lost_sessions", &["--session-ttl", "2s"]);
-}
-
-#[test]
-fn lockout_checker_catches_count_then_record() {
-    assert_caught(
-        "lockout-broken",
-        "lockout_excess_attempts",
-        &["--window", "200ms", "--limit", "3"],
-    );
-}
-
-#[test]
-fn idempotency_checker_catches_get_then_set() {
-    assert_caught("idempotency-broken", "duplicates_accepted", &[]);
-}
-
-#[test]
-fn lock_checker_catches_acquire_without_nx() {
-    assert_caught("lock-broken-nx", "double_holds", &["--lock-hold", "2ms"]);
-}
-
-#[test]
-fn lock_checker_catches_release_without_token_check() {
-    assert_caught(
-        "lock-broken-release",
-        "double_holds",
-        &["--locks", "1", "--lock-ttl", "20ms", "--lock-hold", "20ms"],
-    );
+// Every invariant checker catches the bug its broken variant carries.
+live_tests! {
+    ratelimit_fixed_checker_catches_check_then_act:
+        assert_caught("ratelimit-fixed-broken", "over_admissions", &[]);
+    ratelimit_sliding_checker_catches_non_atomic_steps:
+        assert_caught("ratelimit-sliding-broken", "over_admissions", &[]);
+    ratelimit_token_bucket_checker_catches_read_modify_write:
+        assert_caught("ratelimit-token-bucket-broken", "over_admissions", &[]);
+    session_checker_catches_ttl_unit_bug:
+        assert_caught("session-broken", "lost_sessions", &["--session-ttl", "2s"]);
+    lockout_checker_catches_count_then_record:
+        assert_caught("lockout-broken", "lockout_excess_attempts", LOCKOUT);
+    idempotency_checker_catches_get_then_set:
+        assert_caught("idempotency-broken", "duplicates_accepted", &[]);
+    lock_checker_catches_acquire_without_nx:
+        assert_caught("lock-broken-nx", "double_holds", &["--lock-hold", "2ms"]);
+    lock_checker_catches_release_without_token_check:
+        assert_caught("lock-broken-release", "double_holds", SHORT_LEASES);
 }
 
 #[test]

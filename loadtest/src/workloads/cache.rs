@@ -15,13 +15,17 @@
 //! cargo run -p loadtest -- --workload cache -u 100 -t 20s --keyspace 10000 --cache-ttl 10s --value-size 512
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::Registry;
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-const OPS: &[&str] = &["cache:GET", "cache:SET_EX"];
+static VARIANT: Variant = Variant {
+    name: "cache",
+    ops: &["cache:GET", "cache:SET_EX"],
+    scripts: &[],
+};
 const GET: usize = 0;
 const SET: usize = 1;
 
@@ -40,7 +44,7 @@ impl Cache {
     /// Builds it.
     pub fn new(p: &Params, reg: &Registry) -> Self {
         Self {
-            prefix: format!("{}cache:", p.prefix),
+            prefix: VARIANT.prefix(p),
             keyspace: p.keyspace,
             ttl_s: p.cache_ttl.as_secs_f64().round().max(1.0) as u64,
             value_size: p.value_size,
@@ -60,8 +64,8 @@ impl Cache {
 impl Workload for Cache {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        OPS
+    fn variant(&self) -> &'static Variant {
+        &VARIANT
     }
 
     fn new_state(&self, _: &mut UserCore) {}

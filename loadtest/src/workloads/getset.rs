@@ -11,13 +11,17 @@
 //!     --keyspace 10000 --value-size 3 --get-ratio 0.5
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::Registry;
 use rand::Rng;
 use std::fmt::Write;
 use std::sync::Arc;
 
-const OPS: &[&str] = &["getset:GET", "getset:SET"];
+static VARIANT: Variant = Variant {
+    name: "getset",
+    ops: &["getset:GET", "getset:SET"],
+    scripts: &[],
+};
 const GET: usize = 0;
 const SET: usize = 1;
 
@@ -38,7 +42,7 @@ impl GetSet {
     /// Builds it from the parameters.
     pub fn new(p: &Params, _: &Registry) -> Self {
         Self {
-            prefix: format!("{}getset:", p.prefix),
+            prefix: VARIANT.prefix(p),
             keyspace: p.keyspace,
             get_ratio: p.get_ratio,
             value: vec![b'x'; p.value_size].into(),
@@ -49,8 +53,8 @@ impl GetSet {
 impl Workload for GetSet {
     type State = State;
 
-    fn ops(&self) -> &'static [&'static str] {
-        OPS
+    fn variant(&self) -> &'static Variant {
+        &VARIANT
     }
 
     fn new_state(&self, _: &mut UserCore) -> State {

@@ -21,14 +21,22 @@
 //! cargo run -p loadtest -- --workload idempotency -u 100 -t 20s --idempotency-ttl 60s
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::{OnceSet, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-const OPS: &[&str] = &["idempotency:SET_NX_EX"];
-const OPS_BROKEN: &[&str] = &["idempotency-broken:GET", "idempotency-broken:SET_EX"];
+static CORRECT: Variant = Variant {
+    name: "idempotency",
+    ops: &["idempotency:SET_NX_EX"],
+    scripts: &[],
+};
+static BROKEN: Variant = Variant {
+    name: "idempotency-broken",
+    ops: &["idempotency-broken:GET", "idempotency-broken:SET_EX"],
+    scripts: &[],
+};
 
 /// Duplicates repeat one of this many most recent ids.
 const RECENT: u64 = 4;
@@ -37,6 +45,7 @@ const RECENT: u64 = 4;
 pub struct Idempotency {
     prefix: String,
     ttl_s: u64,
+    variant: &'static Variant,
     broken: bool,
     next_id: AtomicU64,
     accepted: OnceSet,
@@ -47,13 +56,10 @@ pub struct Idempotency {
 impl Idempotency {
     /// Builds it; `broken` selects GET-then-SET.
     pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
-        let name = if broken {
-            "idempotency-broken"
-        } else {
-            "idempotency"
-        };
+        let variant = if broken { &BROKEN } else { &CORRECT };
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
+            variant,
             ttl_s: p.idempotency_ttl.as_secs().max(1),
             broken,
             next_id: AtomicU64::new(0),
@@ -67,12 +73,8 @@ impl Idempotency {
 impl Workload for Idempotency {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        if self.broken {
-            OPS_BROKEN
-        } else {
-            OPS
-        }
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn new_state(&self, _: &mut UserCore) {}

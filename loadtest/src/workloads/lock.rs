@@ -30,22 +30,34 @@
 //! cargo run -p loadtest -- --workload lock -u 50 -t 20s --locks 4 --lock-ttl 2s --lock-hold 1ms
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::{LockTable, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-const OPS: &[&str] = &["lock:EVALSHA(acquire)", "lock:EVALSHA(release)"];
-const OPS_NO_NX: &[&str] = &[
-    "lock-broken-nx:EVALSHA(acquire)",
-    "lock-broken-nx:EVALSHA(release)",
-];
-const OPS_UNSAFE: &[&str] = &[
-    "lock-broken-release:EVALSHA(acquire)",
-    "lock-broken-release:DEL(release)",
-];
+static CORRECT: Variant = Variant {
+    name: "lock",
+    ops: &["lock:EVALSHA(acquire)", "lock:EVALSHA(release)"],
+    scripts: &[&ACQUIRE, &RELEASE],
+};
+static NO_NX: Variant = Variant {
+    name: "lock-broken-nx",
+    ops: &[
+        "lock-broken-nx:EVALSHA(acquire)",
+        "lock-broken-nx:EVALSHA(release)",
+    ],
+    scripts: &[&ACQUIRE_NO_NX, &RELEASE],
+};
+static UNSAFE_RELEASE: Variant = Variant {
+    name: "lock-broken-release",
+    ops: &[
+        "lock-broken-release:EVALSHA(acquire)",
+        "lock-broken-release:DEL(release)",
+    ],
+    scripts: &[&ACQUIRE, &RELEASE],
+};
 
 /// KEYS[1] lock, KEYS[2] fence counter; ARGV token, lease ms.
 /// Returns the new fencing token, or 0 when the lock is taken.
@@ -84,7 +96,7 @@ return 0
 
 /// Which implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
+pub enum Kind {
     /// NX acquire, compare-and-delete release.
     Correct,
     /// Acquire without NX.
@@ -99,7 +111,8 @@ pub struct Lock {
     locks: u64,
     ttl: Duration,
     hold: Duration,
-    variant: Variant,
+    kind: Kind,
+    variant: &'static Variant,
     table: LockTable,
     busy: Arc<AtomicU64>,
     lease_lost: Arc<AtomicU64>,
@@ -108,17 +121,18 @@ pub struct Lock {
 
 impl Lock {
     /// Builds it.
-    pub fn new(p: &Params, reg: &Registry, variant: Variant) -> Self {
-        let name = match variant {
-            Variant::Correct => "lock",
-            Variant::NoNx => "lock-broken-nx",
-            Variant::UnsafeRelease => "lock-broken-release",
+    pub fn new(p: &Params, reg: &Registry, kind: Kind) -> Self {
+        let variant = match kind {
+            Kind::Correct => &CORRECT,
+            Kind::NoNx => &NO_NX,
+            Kind::UnsafeRelease => &UNSAFE_RELEASE,
         };
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
             locks: p.locks,
             ttl: p.lock_ttl,
             hold: p.lock_hold,
+            kind,
             variant,
             table: LockTable::new(p.locks, p.lock_ttl, reg),
             busy: reg.stat("lock_busy"),
@@ -131,19 +145,8 @@ impl Lock {
 impl Workload for Lock {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        match self.variant {
-            Variant::Correct => OPS,
-            Variant::NoNx => OPS_NO_NX,
-            Variant::UnsafeRelease => OPS_UNSAFE,
-        }
-    }
-
-    fn scripts(&self) -> Vec<&'static redis::Script> {
-        match self.variant {
-            Variant::NoNx => vec![&*ACQUIRE_NO_NX, &*RELEASE],
-            _ => vec![&*ACQUIRE, &*RELEASE],
-        }
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn new_state(&self, _: &mut UserCore) {}
@@ -154,7 +157,7 @@ impl Workload for Lock {
         let fence_key = format!("{key}:fence");
         let holder = self.next_holder.fetch_add(1, Ordering::Relaxed);
         let token = format!("{holder}-{:016x}", ctx.rng().random::<u64>());
-        let acquire = if self.variant == Variant::NoNx {
+        let acquire = if self.kind == Kind::NoNx {
             &*ACQUIRE_NO_NX
         } else {
             &*ACQUIRE
@@ -183,7 +186,7 @@ impl Workload for Lock {
         }
 
         self.table.releasing(lock_id, holder, fence);
-        if self.variant == Variant::UnsafeRelease {
+        if self.kind == Kind::UnsafeRelease {
             let _ = ctx.query::<i64>(1, redis::cmd("DEL").arg(&key)).await;
         } else {
             let mut inv = RELEASE.prepare_invoke();

@@ -34,7 +34,7 @@ use rand::SeedableRng;
 use redis::FromRedisValue;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -207,6 +207,17 @@ impl Ctx<'_> {
         self.finish(op, sent, result).await
     }
 
+    /// Reads the server clock (`TIME`) as operation `op`, in µs since the
+    /// epoch: what the scripts stamp their events with, so that the client
+    /// side steps of the broken variants are checked on the same clock.
+    pub async fn server_time_us(&mut self, op: usize) -> Option<u64> {
+        let (sec, usec) = self
+            .query::<(u64, u64)>(op, &redis::cmd("TIME"))
+            .await
+            .value?;
+        Some(sec * 1_000_000 + usec)
+    }
+
     /// The user's randomness.
     pub fn rng(&mut self) -> &mut SmallRng {
         &mut self.core.rng
@@ -282,14 +293,35 @@ async fn record(
     }
 }
 
+/// One implementation of a workload, the correct one or a deliberately
+/// broken one: its name and what it sends. Every workload picks its variant
+/// when it is built, so names, key prefixes, operations and scripts of a
+/// variant always go together.
+pub struct Variant {
+    /// `--workload` name.
+    pub name: &'static str,
+    /// Operation names (`workload:operation`), as Goose and the summary
+    /// show them; indexes into this list name operations in [`Ctx`] calls.
+    pub ops: &'static [&'static str],
+    /// Lua scripts to load before users start (so ACL problems show at once).
+    pub scripts: &'static [&'static LazyLock<redis::Script>],
+}
+
+impl Variant {
+    /// Key prefix of this variant within the run (`lt:<run id>:<name>:`), so
+    /// variants running side by side never share keys.
+    pub fn prefix(&self, p: &Params) -> String {
+        format!("{}{}:", p.prefix, self.name)
+    }
+}
+
 /// An application pattern the users run.
 pub trait Workload: Send + Sync + Sized + 'static {
     /// Per-user state.
     type State: Send + 'static;
 
-    /// Operation names (`workload:operation`), as Goose and the summary
-    /// show them; indexes into this list name operations in [`Ctx`] calls.
-    fn ops(&self) -> &'static [&'static str];
+    /// The implementation this is.
+    fn variant(&self) -> &'static Variant;
 
     /// Fresh per-user state.
     fn new_state(&self, core: &mut UserCore) -> Self::State;
@@ -300,11 +332,6 @@ pub trait Workload: Send + Sync + Sized + 'static {
         ctx: &'a mut Ctx<'_>,
         state: &'a mut Self::State,
     ) -> impl Future<Output = ()> + Send + 'a;
-
-    /// Lua scripts to load before users start (so ACL problems show at once).
-    fn scripts(&self) -> Vec<&'static redis::Script> {
-        Vec::new()
-    }
 
     /// Called once after the load stopped, to settle late checks.
     fn finish(&self) {}
@@ -341,11 +368,15 @@ impl<S> Clone for Slot<S> {
 
 impl<W: Workload> Runnable for W {
     fn ops(&self) -> &'static [&'static str] {
-        Workload::ops(self)
+        self.variant().ops
     }
 
     fn scripts(&self) -> Vec<&'static redis::Script> {
-        Workload::scripts(self)
+        self.variant()
+            .scripts
+            .iter()
+            .map(|s| LazyLock::force(s))
+            .collect()
     }
 
     fn finish(&self) {
@@ -524,7 +555,7 @@ pub static REGISTRY: &[WorkloadInfo] = &[
         models: "distributed lock: SET NX PX with a random token, fencing counter, compare-and-delete release",
         hidden: false,
         invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Variant::Correct)),
+        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::Correct)),
     },
     WorkloadInfo {
         name: "cache",
@@ -580,14 +611,14 @@ pub static REGISTRY: &[WorkloadInfo] = &[
         models: "BROKEN lock: acquire with SET PX without NX",
         hidden: true,
         invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Variant::NoNx)),
+        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::NoNx)),
     },
     WorkloadInfo {
         name: "lock-broken-release",
         models: "BROKEN lock: release with a plain DEL, without checking the token",
         hidden: true,
         invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Variant::UnsafeRelease)),
+        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::UnsafeRelease)),
     },
 ];
 

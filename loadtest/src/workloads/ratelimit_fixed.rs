@@ -36,18 +36,26 @@
 //! cargo run -p loadtest -- --workload ratelimit-fixed -u 100 -t 20s --clients 20 --limit 10 --window 1s
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::{FixedWindowTracker, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const OPS: &[&str] = &["ratelimit-fixed:MULTI"];
-const OPS_BROKEN: &[&str] = &[
-    "ratelimit-fixed-broken:GET",
-    "ratelimit-fixed-broken:INCR+PEXPIRE",
-];
+static CORRECT: Variant = Variant {
+    name: "ratelimit-fixed",
+    ops: &["ratelimit-fixed:MULTI"],
+    scripts: &[],
+};
+static BROKEN: Variant = Variant {
+    name: "ratelimit-fixed-broken",
+    ops: &[
+        "ratelimit-fixed-broken:GET",
+        "ratelimit-fixed-broken:INCR+PEXPIRE",
+    ],
+    scripts: &[],
+};
 
 /// The fixed-window limiter.
 pub struct FixedWindow {
@@ -55,6 +63,7 @@ pub struct FixedWindow {
     clients: u64,
     limit: u64,
     window_ms: u64,
+    variant: &'static Variant,
     broken: bool,
     tracker: FixedWindowTracker,
     rejected: Arc<AtomicU64>,
@@ -63,13 +72,10 @@ pub struct FixedWindow {
 impl FixedWindow {
     /// Builds it; `broken` selects the check-then-act variant.
     pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
-        let name = if broken {
-            "ratelimit-fixed-broken"
-        } else {
-            "ratelimit-fixed"
-        };
+        let variant = if broken { &BROKEN } else { &CORRECT };
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
+            variant,
             clients: p.clients,
             limit: p.limit,
             window_ms: (p.window.as_millis() as u64).max(1),
@@ -89,12 +95,8 @@ fn now_ms() -> u64 {
 impl Workload for FixedWindow {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        if self.broken {
-            OPS_BROKEN
-        } else {
-            OPS
-        }
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn new_state(&self, _: &mut UserCore) {}

@@ -24,23 +24,32 @@
 //! cargo run -p loadtest -- --workload ratelimit-sliding -u 100 -t 20s --summary-json out.json
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::{Registry, SlidingWindowTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-const OPS: &[&str] = &["ratelimit-sliding:EVALSHA"];
-const OPS_BROKEN: &[&str] = &[
-    "ratelimit-sliding-broken:TIME",
-    "ratelimit-sliding-broken:ZREMRANGEBYSCORE+ZCARD",
-    "ratelimit-sliding-broken:ZADD+PEXPIRE",
-];
+static CORRECT: Variant = Variant {
+    name: "ratelimit-sliding",
+    ops: &["ratelimit-sliding:EVALSHA"],
+    scripts: &[&SCRIPT],
+};
+static BROKEN: Variant = Variant {
+    name: "ratelimit-sliding-broken",
+    ops: &[
+        "ratelimit-sliding-broken:TIME",
+        "ratelimit-sliding-broken:ZREMRANGEBYSCORE+ZCARD",
+        "ratelimit-sliding-broken:ZADD+PEXPIRE",
+    ],
+    scripts: &[],
+};
 
 /// KEYS[1] the client's set; ARGV window µs, limit, unique member.
-/// Returns {admitted 0|1, server time µs}. Scores are formatted with %.0f:
+/// Returns {admitted 0|1, server time µs}. `lockout` reserves attempts with
+/// it too. Scores are formatted with %.0f:
 /// Lua would print a 16-digit number in exponent form and lose digits.
-static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(super) static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local t = redis.call('TIME')
@@ -61,8 +70,8 @@ return {0, now}
 pub struct SlidingWindow {
     prefix: String,
     clients: u64,
-    limit: u64,
-    window_us: u64,
+    log: WindowLog,
+    variant: &'static Variant,
     broken: bool,
     tracker: SlidingWindowTracker,
     rejected: Arc<AtomicU64>,
@@ -71,16 +80,12 @@ pub struct SlidingWindow {
 impl SlidingWindow {
     /// Builds it; `broken` selects the non-atomic variant.
     pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
-        let name = if broken {
-            "ratelimit-sliding-broken"
-        } else {
-            "ratelimit-sliding"
-        };
+        let variant = if broken { &BROKEN } else { &CORRECT };
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
+            variant,
             clients: p.clients,
-            limit: p.limit,
-            window_us: (p.window.as_micros() as u64).max(1),
+            log: WindowLog::new(p),
             broken,
             tracker: SlidingWindowTracker::new(p.limit, p.window, reg.counter("over_admissions")),
             rejected: reg.stat("ratelimit_rejected"),
@@ -91,20 +96,8 @@ impl SlidingWindow {
 impl Workload for SlidingWindow {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        if self.broken {
-            OPS_BROKEN
-        } else {
-            OPS
-        }
-    }
-
-    fn scripts(&self) -> Vec<&'static redis::Script> {
-        if self.broken {
-            Vec::new()
-        } else {
-            vec![&*SCRIPT]
-        }
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn new_state(&self, _: &mut UserCore) {}
@@ -114,46 +107,20 @@ impl Workload for SlidingWindow {
         let key = format!("{}{client}", self.prefix);
         let member = ctx.core.unique_id();
         let (admitted, at) = if self.broken {
-            let Some((sec, usec)) = ctx.query::<(u64, u64)>(0, &redis::cmd("TIME")).await.value
-            else {
+            let Some(now) = ctx.server_time_us(0).await else {
                 return;
             };
-            let now = sec * 1_000_000 + usec;
-            let mut check = redis::pipe();
-            check
-                .cmd("ZREMRANGEBYSCORE")
-                .arg(&key)
-                .arg("-inf")
-                .arg(now.saturating_sub(self.window_us))
-                .ignore()
-                .cmd("ZCARD")
-                .arg(&key);
-            let Some((count,)) = ctx.pipe::<(u64,)>(1, &check).await.value else {
+            let Some(count) = self.log.count(ctx, 1, &key, now).await else {
                 return;
             };
-            if count >= self.limit {
+            if count >= self.log.limit {
                 (false, now)
             } else {
-                let mut add = redis::pipe();
-                add.cmd("ZADD")
-                    .arg(&key)
-                    .arg(now)
-                    .arg(&member)
-                    .ignore()
-                    .cmd("PEXPIRE")
-                    .arg(&key)
-                    .arg(self.window_us.div_ceil(1000))
-                    .ignore();
-                (ctx.pipe::<()>(2, &add).await.value.is_some(), now)
+                (self.log.add(ctx, 2, &key, now, &member).await, now)
             }
         } else {
-            let mut inv = SCRIPT.prepare_invoke();
-            inv.key(&key)
-                .arg(self.window_us)
-                .arg(self.limit)
-                .arg(&member);
-            match ctx.script::<(u8, u64)>(0, &inv).await.value {
-                Some((ok, now)) => (ok == 1, now),
+            match self.log.reserve(ctx, 0, &key, &member).await {
+                Some(reply) => reply,
                 None => return,
             }
         };
@@ -162,5 +129,83 @@ impl Workload for SlidingWindow {
         } else {
             self.rejected.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// A sorted set per key of events scored by server time in µs, trimmed to a
+/// sliding window: the steps the sliding limiter and the lockout share, so
+/// their correct and broken variants differ only where the pattern does.
+pub(super) struct WindowLog {
+    /// Events allowed in any window.
+    pub(super) limit: u64,
+    window_us: u64,
+}
+
+impl WindowLog {
+    pub(super) fn new(p: &Params) -> Self {
+        Self {
+            limit: p.limit,
+            window_us: (p.window.as_micros() as u64).max(1),
+        }
+    }
+
+    /// The atomic step ([`SCRIPT`]) as operation `op`: adds `member` when
+    /// the window has room. Returns (added, server time µs).
+    pub(super) async fn reserve(
+        &self,
+        ctx: &mut Ctx<'_>,
+        op: usize,
+        key: &str,
+        member: &str,
+    ) -> Option<(bool, u64)> {
+        let mut inv = SCRIPT.prepare_invoke();
+        inv.key(key).arg(self.window_us).arg(self.limit).arg(member);
+        let (added, now) = ctx.script::<(u8, u64)>(op, &inv).await.value?;
+        Some((added == 1, now))
+    }
+
+    /// A broken variant's first round trip as operation `op`: trims the
+    /// window ending at `now` and counts what is left.
+    pub(super) async fn count(
+        &self,
+        ctx: &mut Ctx<'_>,
+        op: usize,
+        key: &str,
+        now: u64,
+    ) -> Option<u64> {
+        let mut count = redis::pipe();
+        count
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(key)
+            .arg("-inf")
+            .arg(now.saturating_sub(self.window_us))
+            .ignore()
+            .cmd("ZCARD")
+            .arg(key);
+        ctx.pipe::<(u64,)>(op, &count).await.value.map(|(n,)| n)
+    }
+
+    /// A broken variant's second round trip as operation `op`: adds
+    /// `member` at `now`, whatever the count is by then. True when it was
+    /// written.
+    pub(super) async fn add(
+        &self,
+        ctx: &mut Ctx<'_>,
+        op: usize,
+        key: &str,
+        now: u64,
+        member: &str,
+    ) -> bool {
+        let mut add = redis::pipe();
+        add.cmd("ZADD")
+            .arg(key)
+            .arg(now)
+            .arg(member)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(key)
+            .arg(self.window_us.div_ceil(1000))
+            .ignore();
+        ctx.pipe::<()>(op, &add).await.value.is_some()
     }
 }

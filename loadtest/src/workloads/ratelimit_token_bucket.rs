@@ -22,18 +22,26 @@
 //! cargo run -p loadtest -- --workload ratelimit-token-bucket -u 100 -t 20s --limit 10 --window 1s
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::{Registry, TokenBucketTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-const OPS: &[&str] = &["ratelimit-token-bucket:EVALSHA"];
-const OPS_BROKEN: &[&str] = &[
-    "ratelimit-token-bucket-broken:TIME",
-    "ratelimit-token-bucket-broken:HMGET",
-    "ratelimit-token-bucket-broken:HSET+PEXPIRE",
-];
+static CORRECT: Variant = Variant {
+    name: "ratelimit-token-bucket",
+    ops: &["ratelimit-token-bucket:EVALSHA"],
+    scripts: &[&SCRIPT],
+};
+static BROKEN: Variant = Variant {
+    name: "ratelimit-token-bucket-broken",
+    ops: &[
+        "ratelimit-token-bucket-broken:TIME",
+        "ratelimit-token-bucket-broken:HMGET",
+        "ratelimit-token-bucket-broken:HSET+PEXPIRE",
+    ],
+    scripts: &[],
+};
 
 /// KEYS[1] the bucket; ARGV capacity, tokens per µs, TTL ms.
 /// Returns {admitted 0|1, server time µs}.
@@ -73,6 +81,7 @@ pub struct TokenBucket {
     capacity: f64,
     per_us: f64,
     ttl_ms: u64,
+    variant: &'static Variant,
     broken: bool,
     tracker: TokenBucketTracker,
     rejected: Arc<AtomicU64>,
@@ -81,16 +90,13 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// Builds it; `broken` selects the read-modify-write variant.
     pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
-        let name = if broken {
-            "ratelimit-token-bucket-broken"
-        } else {
-            "ratelimit-token-bucket"
-        };
+        let variant = if broken { &BROKEN } else { &CORRECT };
         let window_us = (p.window.as_micros() as f64).max(1.0);
         let capacity = p.limit as f64;
         let per_us = capacity / window_us;
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
+            variant,
             clients: p.clients,
             capacity,
             per_us,
@@ -105,20 +111,8 @@ impl TokenBucket {
 impl Workload for TokenBucket {
     type State = ();
 
-    fn ops(&self) -> &'static [&'static str] {
-        if self.broken {
-            OPS_BROKEN
-        } else {
-            OPS
-        }
-    }
-
-    fn scripts(&self) -> Vec<&'static redis::Script> {
-        if self.broken {
-            Vec::new()
-        } else {
-            vec![&*SCRIPT]
-        }
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn finish(&self) {
@@ -131,11 +125,9 @@ impl Workload for TokenBucket {
         let client = ctx.rng().random_range(0..self.clients);
         let key = format!("{}{client}", self.prefix);
         let (admitted, at) = if self.broken {
-            let Some((sec, usec)) = ctx.query::<(u64, u64)>(0, &redis::cmd("TIME")).await.value
-            else {
+            let Some(now) = ctx.server_time_us(0).await else {
                 return;
             };
-            let now = sec * 1_000_000 + usec;
             let state = ctx
                 .query::<(Option<f64>, Option<u64>)>(
                     1,

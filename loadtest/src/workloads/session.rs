@@ -30,7 +30,7 @@
 //! cargo run -p loadtest -- --workload session -u 100 -t 20s --session-ttl 30s
 //! ```
 
-use super::{Ctx, Params, UserCore, Workload};
+use super::{Ctx, Params, UserCore, Variant, Workload};
 use crate::invariants::Registry;
 use rand::Rng;
 use std::collections::VecDeque;
@@ -38,20 +38,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-const OPS: &[&str] = &[
-    "session:create",
-    "session:validate",
-    "session:revoke",
-    "session:revoke-all",
-    "session:check-revoked",
-];
-const OPS_BROKEN: &[&str] = &[
-    "session-broken:create",
-    "session-broken:validate",
-    "session-broken:revoke",
-    "session-broken:revoke-all",
-    "session-broken:check-revoked",
-];
+static CORRECT: Variant = Variant {
+    name: "session",
+    ops: &[
+        "session:create",
+        "session:validate",
+        "session:revoke",
+        "session:revoke-all",
+        "session:check-revoked",
+    ],
+    scripts: &[&REVOKE_ALL_SCRIPT],
+};
+static BROKEN: Variant = Variant {
+    name: "session-broken",
+    ops: &[
+        "session-broken:create",
+        "session-broken:validate",
+        "session-broken:revoke",
+        "session-broken:revoke-all",
+        "session-broken:check-revoked",
+    ],
+    scripts: &[&REVOKE_ALL_SCRIPT],
+};
 const CREATE: usize = 0;
 const VALIDATE: usize = 1;
 const REVOKE: usize = 2;
@@ -84,6 +92,7 @@ return #ids
 pub struct Sessions {
     prefix: String,
     ttl_s: u64,
+    variant: &'static Variant,
     broken: bool,
     lost: Arc<AtomicU64>,
     revoked_readable: Arc<AtomicU64>,
@@ -106,9 +115,10 @@ pub struct State {
 impl Sessions {
     /// Builds it; `broken` selects the seconds-as-milliseconds touch.
     pub fn new(p: &Params, reg: &Registry, broken: bool) -> Self {
-        let name = if broken { "session-broken" } else { "session" };
+        let variant = if broken { &BROKEN } else { &CORRECT };
         Self {
-            prefix: format!("{}{name}:", p.prefix),
+            prefix: variant.prefix(p),
+            variant,
             ttl_s: p.session_ttl.as_secs_f64().round().max(1.0) as u64,
             broken,
             lost: reg.counter("lost_sessions"),
@@ -243,16 +253,8 @@ fn remember(st: &mut State, id: String) {
 impl Workload for Sessions {
     type State = State;
 
-    fn ops(&self) -> &'static [&'static str] {
-        if self.broken {
-            OPS_BROKEN
-        } else {
-            OPS
-        }
-    }
-
-    fn scripts(&self) -> Vec<&'static redis::Script> {
-        vec![&*REVOKE_ALL_SCRIPT]
+    fn variant(&self) -> &'static Variant {
+        self.variant
     }
 
     fn new_state(&self, core: &mut UserCore) -> State {
