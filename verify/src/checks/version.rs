@@ -12,7 +12,7 @@ static KNOWN_CVES: CheckMeta = CheckMeta {
     id: "version.known-cves",
     area: Area::Version,
     title: "Server version has no known CVEs",
-    severity: Severity::Deny,
+    severity: Severity::Warn,
     needs: Needs { disruptive: false },
     why: "Several Redis CVEs allow remote code execution by any authenticated client through Lua (CVE-2025-49844 \"RediShell\", CVE-2024-46981, CVE-2022-24834); ACLs do not help when the application user may run EVAL. Distributions backport fixes without changing the version, so a match is reported as a warning to confirm against the vendor's advisory. https://github.com/redis/redis/security/advisories",
     remediation: "Upgrade to a fixed release (7.2.11, 7.4.6, 8.0.4, 8.2.2 or later; Helm: image.tag; Terraform: engine_version) or confirm the distribution's backport, then set this check to `allow` in verify.toml.",
@@ -47,12 +47,20 @@ impl KnownCves {
             }
             Some(found) => {
                 let ids: Vec<&str> = found.iter().map(|c| c.id).collect();
-                Outcome::warn(format!(
+                let message = format!(
                     "Redis {version} is affected by {} unless the vendor backported fixes: {}",
                     found.len(),
                     ids.join(", ")
-                ))
-                .with(evidence)
+                );
+                // A match is a warning by default: distributions backport
+                // fixes without changing the version. Teams that run upstream
+                // builds raise the severity to deny, and then it is a failure.
+                let strict = ctx.settings.severity.get(KNOWN_CVES.id) == Some(&Severity::Deny);
+                if strict {
+                    Outcome::fail(message).with(evidence)
+                } else {
+                    Outcome::warn(message).with(evidence)
+                }
             }
         }
     }
@@ -73,5 +81,18 @@ mod tests {
         assert!(o.message.contains("CVE-2025-49844"));
         let new = Captured::default().text("INFO server", "redis_version:7.4.6\r\n");
         assert_eq!(run(&KnownCves, new).status, Status::Pass);
+    }
+
+    #[test]
+    fn severity_deny_turns_a_match_into_a_failure() {
+        let mut settings = crate::config::Settings::default();
+        settings
+            .severity
+            .insert("version.known-cves".into(), Severity::Deny);
+        let old = Captured::default().text("INFO server", "redis_version:7.0.15\r\n");
+        assert_eq!(
+            crate::checks::testing::run_with(&KnownCves, old, settings).status,
+            Status::Fail
+        );
     }
 }
