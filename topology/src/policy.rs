@@ -100,22 +100,22 @@ fn render(
     Ok(out)
 }
 
-/// Parses `redis.conf` text into (directive, arguments) pairs, skipping
-/// comments; used by the parity tests and by checks on captured configs.
-pub fn parse_conf(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.split_once(char::is_whitespace) {
-            Some((k, v)) => (k.to_lowercase(), v.trim().to_owned()),
-            None => (l.to_lowercase(), String::new()),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses `redis.conf` text into (directive, arguments) pairs, skipping
+    /// comments.
+    fn parse_conf(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| match l.split_once(char::is_whitespace) {
+                Some((k, v)) => (k.to_lowercase(), v.trim().to_owned()),
+                None => (l.to_lowercase(), String::new()),
+            })
+            .collect()
+    }
 
     fn params() -> ServerParams {
         ServerParams {

@@ -11,7 +11,6 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 use topology::{Target, Timeouts};
 
 /// Why a command's reply is not available.
@@ -236,14 +235,6 @@ impl Ctx {
                 };
                 crate::probe::queue_and_discard(&mut conn, argv).await
             }
-        }
-    }
-
-    /// Response timeout of live connections (for bounding check runs).
-    pub fn response_timeout(&self) -> Duration {
-        match &self.source {
-            Source::Live { timeouts, .. } => timeouts.response,
-            Source::Captured(_) => Duration::from_secs(1),
         }
     }
 }
