@@ -1,6 +1,6 @@
 //! `memory.*`: memory limits and what happens when they are reached.
 
-use super::info_evidence;
+use super::info_fields;
 use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
 use crate::config::Workload;
 use crate::ctx::Ctx;
@@ -22,18 +22,17 @@ check_type!(Maxmemory, MAXMEMORY);
 
 impl Maxmemory {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let info = match ctx.info("memory").await {
-            Ok(i) => i,
-            Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
-        };
-        let evidence = vec![info_evidence(
+        let (info, info_ev) = match info_fields(
+            ctx,
             "memory",
-            &[
-                info.show("maxmemory"),
-                info.show("total_system_memory"),
-                info.show("used_memory"),
-            ],
-        )];
+            &["maxmemory", "total_system_memory", "used_memory"],
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let evidence = vec![info_ev];
         let max = info.get_u64("maxmemory").unwrap_or(0);
         let total = info.get_u64("total_system_memory").unwrap_or(0);
         if max == 0 {
@@ -92,11 +91,11 @@ check_type!(EvictionPolicy, EVICTION);
 
 impl EvictionPolicy {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let info = match ctx.info("memory").await {
-            Ok(i) => i,
-            Err(e) => return Outcome::error(format!("INFO memory failed: {}", e.reason())),
+        let (info, info_ev) = match info_fields(ctx, "memory", &["maxmemory_policy"]).await {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
         };
-        let evidence = vec![info_evidence("memory", &[info.show("maxmemory_policy")])];
+        let evidence = vec![info_ev];
         let Some(policy) = info.get("maxmemory_policy") else {
             return Outcome::error("INFO memory has no maxmemory_policy field").with(evidence);
         };

@@ -64,6 +64,21 @@ fn config_evidence(name: &str, value: &str) -> Evidence {
     }
 }
 
+/// `INFO <section>` and the evidence of `fields` in it, or the error outcome
+/// a check returns when INFO itself fails.
+async fn info_fields(
+    ctx: &crate::ctx::Ctx,
+    section: &str,
+    fields: &[&str],
+) -> Result<(crate::info::Info, Evidence), crate::check::Outcome> {
+    let info = ctx.info(section).await.map_err(|e| {
+        crate::check::Outcome::error(format!("INFO {section} failed: {}", e.reason()))
+    })?;
+    let shown: Vec<String> = fields.iter().map(|f| info.show(f)).collect();
+    let evidence = info_evidence(section, &shown);
+    Ok((info, evidence))
+}
+
 /// Evidence for INFO fields.
 fn info_evidence(section: &str, fields: &[String]) -> Evidence {
     Evidence {

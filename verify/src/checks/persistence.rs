@@ -1,6 +1,6 @@
 //! `persistence.*`: what survives a restart.
 
-use super::{config_evidence, info_evidence};
+use super::{config_evidence, info_fields};
 use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
 use crate::config::{PersistenceIntent, Workload};
 use crate::ctx::Ctx;
@@ -22,18 +22,21 @@ check_type!(Aof, AOF);
 
 impl Aof {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let info = match ctx.info("persistence").await {
-            Ok(i) => i,
-            Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
-        };
-        let mut evidence = vec![info_evidence(
+        let (info, info_ev) = match info_fields(
+            ctx,
             "persistence",
             &[
-                info.show("aof_enabled"),
-                info.show("aof_last_write_status"),
-                info.show("aof_last_bgrewrite_status"),
+                "aof_enabled",
+                "aof_last_write_status",
+                "aof_last_bgrewrite_status",
             ],
-        )];
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let mut evidence = vec![info_ev];
         let intent_without_aof = matches!(
             ctx.settings.persistence,
             PersistenceIntent::RdbOnly | PersistenceIntent::None
@@ -93,17 +96,17 @@ check_type!(Rdb, RDB);
 
 impl Rdb {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let info = match ctx.info("persistence").await {
-            Ok(i) => i,
-            Err(e) => return Outcome::error(format!("INFO persistence failed: {}", e.reason())),
-        };
-        let mut evidence = vec![info_evidence(
+        let (info, info_ev) = match info_fields(
+            ctx,
             "persistence",
-            &[
-                info.show("rdb_last_bgsave_status"),
-                info.show("aof_enabled"),
-            ],
-        )];
+            &["rdb_last_bgsave_status", "aof_enabled"],
+        )
+        .await
+        {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let mut evidence = vec![info_ev];
         if info.get("rdb_last_bgsave_status") == Some("err") {
             return Outcome::fail("the last BGSAVE failed (disk full or fork refused?)")
                 .with(evidence);

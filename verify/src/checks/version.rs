@@ -1,6 +1,6 @@
 //! `version.*`: the server version against known vulnerabilities.
 
-use super::info_evidence;
+use super::info_fields;
 use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
 use crate::ctx::Ctx;
 use crate::cves;
@@ -22,14 +22,12 @@ check_type!(KnownCves, KNOWN_CVES);
 
 impl KnownCves {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let info = match ctx.info("server").await {
-            Ok(i) => i,
-            Err(e) => return Outcome::error(format!("INFO server failed: {}", e.reason())),
-        };
-        let evidence = vec![info_evidence(
-            "server",
-            &[info.show("redis_version"), info.show("server_name")],
-        )];
+        let (info, info_ev) =
+            match info_fields(ctx, "server", &["redis_version", "server_name"]).await {
+                Ok(found) => found,
+                Err(outcome) => return outcome,
+            };
+        let evidence = vec![info_ev];
         if info.get("server_name").is_some_and(|n| n != "redis") {
             return Outcome::skip(format!(
                 "not Redis ({}): its versions follow another table",
