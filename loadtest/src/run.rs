@@ -143,12 +143,7 @@ fn default_threads(cfg: &RunConfig) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
     let local = match &cfg.args.target {
         None => true,
-        Some(url) => Target::parse(url, &TargetOptions::default()).is_ok_and(|t| {
-            t.host == "localhost"
-                || t.host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }),
+        Some(url) => Target::parse(url, &TargetOptions::default()).is_ok_and(|t| t.is_loopback()),
     };
     if local {
         cpus.saturating_sub(1).max(1)

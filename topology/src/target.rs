@@ -177,6 +177,16 @@ impl Target {
         self.user.as_deref().unwrap_or("default")
     }
 
+    /// Whether the target is on this machine (localhost or a loopback
+    /// address), e.g. to leave a core to a server that shares the machine.
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// `host:port`, bracketing IPv6 literals.
     pub fn address(&self) -> String {
         if self.host.contains(':') {
@@ -271,6 +281,15 @@ mod tests {
         let t = parse("redis://[::1]:7000").unwrap();
         assert_eq!(t.host, "::1");
         assert_eq!(t.address(), "[::1]:7000");
+    }
+
+    #[test]
+    fn recognises_loopback_targets() {
+        assert!(parse("redis://127.0.0.1:1").unwrap().is_loopback());
+        assert!(parse("redis://[::1]:1").unwrap().is_loopback());
+        assert!(parse("redis://LocalHost:1").unwrap().is_loopback());
+        assert!(!parse("redis://10.0.0.5:1").unwrap().is_loopback());
+        assert!(!parse("redis://cache.example:1").unwrap().is_loopback());
     }
 
     #[test]
