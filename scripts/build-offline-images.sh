@@ -7,9 +7,11 @@
 # /etc/passwd and /etc/group.
 #
 # Usage: scripts/build-offline-images.sh [--force] [redis] [exporter] [prometheus]
-#   No image names: build all three. An image whose tag already exists is
-#   skipped unless --force is given. With no Docker daemon the script says so
-#   and exits 0 without doing anything.
+#   No image names: build all three. An image whose tag already exists and
+#   was built by the current recipe (label io.redis-readiness.recipe, a hash
+#   of this script's build functions and applet lists) is skipped unless
+#   --force is given; one from an older recipe is rebuilt. With no Docker
+#   daemon the script says so and exits 0 without doing anything.
 #
 # Tags (environment, defaults in brackets):
 #   REDIS_IMAGE       [redis-readiness/redis:7.0-debian]
@@ -40,6 +42,14 @@ NOBODY_UID=65534
 EXPORTER_UID=59000   # what the official redis_exporter image runs as
 SEARCH_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 BUSYBOX_APPLETS_BASE="sh cat ls sleep kill echo env id ps grep mkdir rm chmod chown touch test true false"
+# The redis image also runs docker-compose.yml's helpers (compose/render.sh:
+# sed, sha256sum, mv; compose/cluster-init.sh: tr) and the entrypoint (find,
+# su); the other text tools are there for the same kind of scripts, as
+# coreutils are in the official image. Debian's busybox-static ash runs its
+# own applets even without a link (FEATURE_SH_STANDALONE), so scripts under
+# /bin/sh would work anyway; the links make the tools callable directly
+# (`docker exec … sed`, exec-form health checks, `find -exec`, `env`).
+REDIS_BUSYBOX_APPLETS="$BUSYBOX_APPLETS_BASE find su sed sha256sum mv cp tr cut head tail wc sort"
 
 log() { printf '%s\n' "build-offline-images: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -95,59 +105,6 @@ if ! docker info >/dev/null 2>&1; then
     log "no Docker daemon answers (docker info failed); nothing to build (exit 0)"
     exit 0
 fi
-
-todo=()
-for w in "${want[@]}"; do
-    img="$(image_for "$w")"
-    if [ "$force" -eq 0 ] && docker image inspect "$img" >/dev/null 2>&1; then
-        log "$img already exists, skipping (use --force to rebuild)"
-    else
-        todo+=("$w")
-    fi
-done
-
-if [ "${#todo[@]}" -eq 0 ]; then
-    log "all requested images present"
-    print_exports
-    exit 0
-fi
-
-# ---------------------------------------------------------------- packages
-pkg_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
-pkgs=()
-for w in "${todo[@]}"; do
-    case "$w" in
-        # redis-tools holds the one real binary (redis-check-rdb); Debian's
-        # redis-server/redis-sentinel packages only add symlinks to it plus
-        # host services, which are not needed (and not wanted running here).
-        redis) pkgs+=(redis-tools busybox-static) ;;
-        exporter) pkgs+=(prometheus-redis-exporter ca-certificates) ;;
-        prometheus) pkgs+=(prometheus ca-certificates busybox-static) ;;
-    esac
-done
-missing=()
-for p in "${pkgs[@]}"; do
-    pkg_installed "$p" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    # de-duplicate
-    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    log "installing Debian packages: ${missing[*]}"
-    SUDO=()
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null 2>&1 ||
-            die "not root and no sudo: install ${missing[*]} first"
-        SUDO=(sudo)
-    fi
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2
-fi
-
-pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
 
 # ---------------------------------------------------------------- rootfs helpers
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/offline-images.XXXXXX")"
@@ -253,6 +210,7 @@ import_rootfs() {
         tar -C "$root" --numeric-owner --owner="$uid" --group="$gid" -rf "$tarball" "./$path"
     done
     for c in "$@"; do changes+=(--change "$c"); done
+    changes+=(--change "LABEL $RECIPE_LABEL=$RECIPE")
     old_id="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
     new_id="$(docker import "${changes[@]}" -m "$msg" "$tarball" "$image")"
     rm -f "$tarball"
@@ -334,7 +292,7 @@ build_redis() {
     for bin in redis-cli redis-benchmark; do
         copy_bin "$root" "$(host_bin "$bin")" "/usr/local/bin/$bin"
     done
-    add_busybox "$root" $BUSYBOX_APPLETS_BASE find su
+    add_busybox "$root" $REDIS_BUSYBOX_APPLETS
     write_redis_entrypoint "$root/usr/local/bin/docker-entrypoint.sh"
 
     ver="$(pkg_version redis-tools)"; ver="${ver#*:}"; ver="${ver%%-*}"
@@ -395,8 +353,82 @@ EOF
         'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]'
 }
 
+# ---------------------------------------------------------------- what to build
+# recipe_of NAME: a hash of how image NAME is built, stored in the image as a
+# label, so an image left by an older version of this script (fewer busybox
+# applets, say) is rebuilt without --force. It hashes function bodies, so it
+# runs here, after every build function is defined.
+RECIPE_LABEL=io.redis-readiness.recipe
+recipe_of() {
+    {
+        declare -f "build_$1" base_rootfs add_busybox add_ca_certs copy_bin copy_file \
+            libs_of host_bin import_rootfs write_redis_entrypoint
+        printf '%s\n' "$BUSYBOX_APPLETS_BASE" "$REDIS_BUSYBOX_APPLETS" "$REDIS_UID" \
+            "$NOBODY_UID" "$EXPORTER_UID" "$SEARCH_PATH"
+    } | sha256sum | cut -c1-16
+}
+
+todo=()
+for w in "${want[@]}"; do
+    img="$(image_for "$w")"
+    have="$(docker image inspect -f "{{index .Config.Labels \"$RECIPE_LABEL\"}}" "$img" 2>/dev/null || true)"
+    if [ "$force" -eq 0 ] && [ -n "$have" ] && [ "$have" = "$(recipe_of "$w")" ]; then
+        log "$img already exists, skipping (use --force to rebuild)"
+    elif [ "$force" -eq 0 ] && docker image inspect "$img" >/dev/null 2>&1; then
+        log "$img was built by an older recipe (label $RECIPE_LABEL=${have:-none}): rebuilding"
+        todo+=("$w")
+    else
+        todo+=("$w")
+    fi
+done
+
+if [ "${#todo[@]}" -eq 0 ]; then
+    log "all requested images present"
+    print_exports
+    exit 0
+fi
+
+# ---------------------------------------------------------------- packages
+pkg_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+pkgs=()
+for w in "${todo[@]}"; do
+    case "$w" in
+        # redis-tools holds the one real binary (redis-check-rdb); Debian's
+        # redis-server/redis-sentinel packages only add symlinks to it plus
+        # host services, which are not needed (and not wanted running here).
+        redis) pkgs+=(redis-tools busybox-static) ;;
+        exporter) pkgs+=(prometheus-redis-exporter ca-certificates) ;;
+        prometheus) pkgs+=(prometheus ca-certificates busybox-static) ;;
+    esac
+done
+missing=()
+for p in "${pkgs[@]}"; do
+    pkg_installed "$p" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    # de-duplicate
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+    log "installing Debian packages: ${missing[*]}"
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 ||
+            die "not root and no sudo: install ${missing[*]} first"
+        SUDO=(sudo)
+    fi
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}" >&2
+fi
+
+pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
+
+# ---------------------------------------------------------------- build
 for w in "${todo[@]}"; do
     log "building $(image_for "$w") ..."
+    RECIPE="$(recipe_of "$w")"
     "build_$w"
 done
 
