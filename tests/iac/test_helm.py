@@ -23,6 +23,7 @@ checkov). Run: .tools/venv/bin/python -m pytest tests/iac -q
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -227,10 +228,19 @@ def test_rendered_workloads_are_hardened(rendered, values):
         assert rule.get("from"), "every ingress rule must name its peers"
 
 
+# Placeholders of the rendered redis.conf that prepare-node.sh fills per pod.
+PER_POD_REDIS_PLACEHOLDERS = {
+    "standalone": set(),
+    "sentinel": {"ANNOUNCE_HOST", "ANNOUNCE_PORT", "REPLICATION_SECRET"},
+    "cluster": {"ANNOUNCE_HOST", "REPLICATION_SECRET"},
+}
+
+
 @pytest.mark.parametrize("values", SCENARIOS, ids=scenario_id)
 def test_rendered_redis_config_follows_policy(rendered, values):
     docs = parse(rendered[scenario_id(values)])
     v = scenario_values(values)
+    mode = v.get("mode", "standalone")
     tls = v.get("tls", {}).get("enabled", False)
     data = one(docs, "ConfigMap", f"{FULLNAME}-config")["data"]
     conf, acl = data["redis.conf"], data["users.acl"]
@@ -244,10 +254,27 @@ def test_rendered_redis_config_follows_policy(rendered, values):
     if tls:
         assert settings["tls-port"] == ["6379"]
         assert settings["tls-cert-file"] == ["/etc/redis/tls/tls.crt"]
-    assert "{{" not in "\n".join(" ".join(d) for d in directives)
+    # Only what differs per pod is left for prepare-node.sh (proved live below).
+    left = set(re.findall(r"\{\{([A-Z_]+)\}\}", "\n".join(" ".join(d) for d in directives)))
+    assert left == PER_POD_REDIS_PLACEHOLDERS[mode], f"placeholders left in redis.conf: {sorted(left)}"
+    if mode == "sentinel":
+        assert settings["masteruser"] == ["replication"] and settings["masterauth"] == ["{{REPLICATION_SECRET}}"]
+        assert settings["replica-announce-ip"] == ["{{ANNOUNCE_HOST}}"]
+        assert settings["min-replicas-to-write"] == ["1"] and settings["min-replicas-max-lag"] == ["10"]
+        assert "replicaof" not in settings, "replica.conf is appended per pod, not rendered for all"
+        assert data["replica.conf"] == (POLICY / "replica.conf").read_text()
+    if mode == "cluster":
+        assert settings["cluster-enabled"] == ["yes"] and settings["cluster-node-timeout"] == ["5000"]
+        assert settings["cluster-announce-hostname"] == ["{{ANNOUNCE_HOST}}"]
+        assert settings["masterauth"] == ["{{REPLICATION_SECRET}}"]
+    if tls and mode != "standalone":
+        assert settings["tls-replication"] == ["yes"]
     acl_lines = [line for line in acl.splitlines() if line.strip()]
     assert acl_lines and all(line.startswith("user ") for line in acl_lines), "ACL files take no comments"
-    assert {line.split()[1] for line in acl_lines} >= {"default", "admin", "app", "exporter", "replication"}
+    policy_users = [line for line in (POLICY / "users.acl").read_text().splitlines() if line.startswith("user ")]
+    # The `sentinel` role only where Sentinels run: no account nobody uses.
+    wanted = [line for line in policy_users if mode == "sentinel" or line.split()[1] != "sentinel"]
+    assert acl_lines == wanted, "users.acl must be the policy's user lines, in order"
     default = next(line for line in acl_lines if line.split()[1] == "default")
     assert " off " in f" {default} "
 
@@ -297,29 +324,206 @@ def test_schema_and_values_describe_the_same_keys():
     walk(values, schema, "")
 
 
+POLICY_FILES = sorted(p.name for p in POLICY.iterdir() if p.is_file())
+# The start-up script that renders each policy file in the pod (the chart's
+# ConfigMap carries redis.conf with replication.conf or cluster.conf appended).
+POLICY_CONSUMERS = {
+    "redis.conf": "prepare-node.sh",
+    "replication.conf": "prepare-node.sh",
+    "replica.conf": "prepare-node.sh",
+    "cluster.conf": "prepare-node.sh",
+    "users.acl": "prepare-node.sh",
+    "sentinel.conf": "prepare-sentinel.sh",
+}
+
+
+def directive_placeholders(text: str) -> set[str]:
+    """`{{NAME}}` placeholders outside comment lines."""
+    return {
+        name
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#")
+        for name in re.findall(r"\{\{([A-Z_]+)\}\}", line)
+    }
+
+
 def test_policy_copy_in_chart_matches_redis_conf():
-    """The chart can only read files inside itself, so it keeps a copy of the
-    hardening policy; it must stay byte-identical to redis-conf/."""
+    """The chart can only read files inside itself, so it keeps a copy of
+    every file of the hardening policy; each must stay byte-identical to
+    redis-conf/, and the chart keeps no policy file redis-conf/ lacks."""
+    assert {"redis.conf", "users.acl", "sentinel.conf", "replication.conf", "replica.conf", "cluster.conf"} <= set(
+        POLICY_FILES
+    )
     drift = []
-    for name in ("redis.conf", "users.acl"):
+    for name in POLICY_FILES:
         source, copy = POLICY / name, CHART / "files" / name
-        if source.read_bytes() != copy.read_bytes():
+        if not copy.is_file():
+            drift.append(f"{copy.relative_to(REPO_ROOT)} is missing")
+        elif source.read_bytes() != copy.read_bytes():
             drift.append(f"{copy.relative_to(REPO_ROOT)} differs from {source.relative_to(REPO_ROOT)}")
-    assert not drift, "; ".join(drift) + f" — run: cp redis-conf/redis.conf redis-conf/users.acl {CHART.relative_to(REPO_ROOT)}/files/"
+    stale = sorted(p.name for p in (CHART / "files").iterdir() if p.is_file() and p.name not in POLICY_FILES)
+    drift += [f"{CHART.relative_to(REPO_ROOT)}/files/{name} is not in redis-conf/" for name in stale]
+    assert not drift, "; ".join(drift) + f" — run: cp redis-conf/* {CHART.relative_to(REPO_ROOT)}/files/"
 
 
 def test_every_policy_placeholder_is_filled_by_the_chart(rendered):
     """A placeholder added to redis-conf/ must be handled by the chart: the
-    config template fills redis.conf's, the pods fill users.acl's from the
-    Secret keys this chart creates."""
-    conf_placeholders = set(re.findall(r"^[^#\n]*\{\{([A-Z_]+)\}\}", (POLICY / "redis.conf").read_text(), re.M))
+    ConfigMap template fills the chart-wide ones from values; the start-up
+    script of the pod that uses the file fills the per-pod ones, the ACL
+    hashes (`*_PASSWORD`, fill_hashes) and the quoted clear-text passwords
+    (`*_SECRET`, fill_secrets) from Secret keys this chart creates."""
+    assert set(POLICY_CONSUMERS) == set(POLICY_FILES), "tell this test which start-up script renders each policy file"
     template = (CHART / "templates" / "configmap.yaml").read_text()
-    for name in conf_placeholders:
-        assert f'"{name}"' in template, f"redis.conf placeholder {{{{{name}}}}} is not filled by configmap.yaml"
-    acl_placeholders = set(re.findall(r"\{\{([A-Z_]+)_PASSWORD\}\}", (POLICY / "users.acl").read_text()))
     secret = one(parse(rendered["standalone"]), "Secret", f"{FULLNAME}-auth")
-    for name in acl_placeholders:
-        assert f"{name.lower()}-password" in secret["data"], f"no Secret key for users.acl placeholder {name}"
+    unhandled = []
+    for name in POLICY_FILES:
+        script = (CHART / "files" / "scripts" / POLICY_CONSUMERS[name]).read_text()
+        for ph in sorted(directive_placeholders((POLICY / name).read_text())):
+            if ph.endswith(("_PASSWORD", "_SECRET")):
+                key = ph.rsplit("_", 1)[0].lower().replace("_", "-") + "-password"
+                fill = "fill_hashes" if ph.endswith("_PASSWORD") else "fill_secrets"
+                if key not in secret["data"]:
+                    unhandled.append(f"{name}: no Secret key {key} for {{{{{ph}}}}}")
+                if not re.search(rf'^\s*{fill} "\$', script, re.M):
+                    unhandled.append(f"{name}: {POLICY_CONSUMERS[name]} never calls {fill} for {{{{{ph}}}}}")
+            elif f'"{ph}"' not in template and not re.search(rf'^\s*fill "\$\w+" {ph} ', script, re.M):
+                unhandled.append(
+                    f"{name}: {{{{{ph}}}}} is filled neither by configmap.yaml nor {POLICY_CONSUMERS[name]}"
+                )
+    assert not unhandled, "\n".join(unhandled)
+
+
+def policy_pattern(*names: str) -> re.Pattern:
+    """The policy files as the chart joins them, every directive placeholder
+    a wildcard: a rendered file must start with this, proving it is the
+    synced copy with values filled in, not a text of the chart's own."""
+    parts = []
+    for name in names:
+        for line in (POLICY / name).read_text().removesuffix("\n").split("\n"):
+            if line.lstrip().startswith("#"):
+                parts.append(re.escape(line))
+            else:
+                parts.append("".join(
+                    "[^\n]+?" if i % 2 else re.escape(chunk)
+                    for i, chunk in enumerate(re.split(r"(\{\{[A-Z_]+\}\})", line))
+                ))
+        parts.append("")  # the blank line between joined files
+    return re.compile("\n".join(parts[:-1]) + "\n")
+
+
+@pytest.mark.parametrize("values", SCENARIOS, ids=scenario_id)
+def test_chart_renders_the_policy_files_verbatim(rendered, values):
+    """redis.conf is redis-conf/redis.conf (+ replication.conf or
+    cluster.conf), sentinel.conf is redis-conf/sentinel.conf: line for line,
+    comments included, with only placeholders replaced; the chart's own
+    lines (TLS, value overrides) come after them."""
+    mode = scenario_values(values).get("mode", "standalone")
+    data = one(parse(rendered[scenario_id(values)]), "ConfigMap", f"{FULLNAME}-config")["data"]
+    fragments = {"standalone": (), "sentinel": ("replication.conf",), "cluster": ("cluster.conf",)}[mode]
+    assert policy_pattern("redis.conf", *fragments).match(data["redis.conf"]), "redis.conf is not the policy's"
+    per_mode = {"replica.conf", "sentinel.conf"} if mode == "sentinel" else set()
+    assert set(data) == {"redis.conf", "users.acl"} | per_mode
+    if mode == "sentinel":
+        assert policy_pattern("sentinel.conf").match(data["sentinel.conf"]), "sentinel.conf is not the policy's"
+        assert policy_pattern("replica.conf").fullmatch(data["replica.conf"])
+        monitor = re.findall(r"^sentinel monitor .*$", data["sentinel.conf"], re.M)
+        assert monitor == ["sentinel monitor mymaster {{MASTER_HOST}} {{MASTER_PORT}} 2"]
+        assert "{{SENTINEL_SECRET}}" in data["sentinel.conf"], "clear-text passwords are filled in the pod, not here"
+
+
+def last_directive(text: str, *words: str) -> list[str]:
+    """Arguments of the last line starting with `words` (the one Redis and
+    Sentinel apply), comments skipped."""
+    found = [line.split()[len(words):] for line in text.splitlines()
+             if not line.lstrip().startswith("#") and line.split()[:len(words)] == list(words)]
+    assert found, f"no {' '.join(words)} line"
+    return found[-1]
+
+
+def test_value_defaults_are_the_policy_values():
+    """The values that override policy directives default to the policy's
+    own values: an install with default values runs the policy as written."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    s, c = values["sentinel"], values["cluster"]
+    sentinel_conf = (POLICY / "sentinel.conf").read_text()
+    for directive, value in (("down-after-milliseconds", s["downAfterMilliseconds"]),
+                             ("failover-timeout", s["failoverTimeout"]), ("parallel-syncs", s["parallelSyncs"])):
+        assert last_directive(sentinel_conf, "sentinel", directive) == ["{{MASTER_NAME}}", str(value)], directive
+    replication_conf, cluster_conf = (POLICY / "replication.conf").read_text(), (POLICY / "cluster.conf").read_text()
+    assert last_directive(replication_conf, "min-replicas-to-write") == [str(s["minReplicasToWrite"])]
+    assert last_directive(cluster_conf, "cluster-node-timeout") == [str(c["nodeTimeout"])]
+
+
+def test_values_override_policy_directives(helm):
+    """Overriding values are rendered after the policy's lines, so they win."""
+    sets = ("mode=sentinel", "sentinel.downAfterMilliseconds=1234", "sentinel.failoverTimeout=4321",
+            "sentinel.parallelSyncs=2", "sentinel.minReplicasToWrite=0", "sentinel.masterName=cache",
+            "sentinel.quorum=3")
+    result = template(helm, sets=sets)
+    assert result.returncode == 0, result.stderr
+    data = one(parse(result.stdout), "ConfigMap", f"{FULLNAME}-config")["data"]
+    conf, sentinel_conf = data["redis.conf"], data["sentinel.conf"]
+    assert last_directive(conf, "min-replicas-to-write") == ["0"]
+    assert last_directive(sentinel_conf, "sentinel", "down-after-milliseconds") == ["cache", "1234"]
+    assert last_directive(sentinel_conf, "sentinel", "failover-timeout") == ["cache", "4321"]
+    assert last_directive(sentinel_conf, "sentinel", "parallel-syncs") == ["cache", "2"]
+    assert last_directive(sentinel_conf, "sentinel", "monitor") == ["cache", "{{MASTER_HOST}}", "{{MASTER_PORT}}", "3"]
+    assert last_directive(sentinel_conf, "sentinel", "auth-pass") == ["cache", "{{SENTINEL_SECRET}}"]
+    result = template(helm, sets=("mode=cluster", "cluster.nodeTimeout=9000"))
+    assert result.returncode == 0, result.stderr
+    conf = one(parse(result.stdout), "ConfigMap", f"{FULLNAME}-config")["data"]["redis.conf"]
+    assert last_directive(conf, "cluster-node-timeout") == ["9000"]
+
+
+def lib_sh(tmp_path: Path, body: str, secrets_: dict[str, str]) -> subprocess.CompletedProcess:
+    """Runs `body` in sh with files/scripts/lib.sh sourced and SECRET_DIR
+    holding `secrets_`."""
+    secret_dir = tmp_path / "secrets"
+    secret_dir.mkdir(exist_ok=True)
+    for key, value in secrets_.items():
+        (secret_dir / key).write_text(value)
+    script = f'set -eu\n. "{CHART}/files/scripts/lib.sh"\n{body}\n'
+    return run(["sh", "-c", script], env={"PATH": os.environ.get("PATH", ""), "SECRET_DIR": str(secret_dir)},
+               cwd=tmp_path, timeout=30)
+
+
+def test_fill_secrets_writes_quoted_clear_text_into_directives_only(tmp_path):
+    """fill_secrets: any character survives (redis.conf quoting, no sed or
+    regex meaning), comments never receive the password."""
+    password = 'a"b\\c&d/e|f$g`h' + "'i" + " \\1 #j"
+    conf = tmp_path / "f.conf"
+    conf.write_text("# {{REPLICATION_SECRET}} is the quoted password\n"
+                    "masterauth {{REPLICATION_SECRET}}\n  # indented {{REPLICATION_SECRET}}\n")
+    result = lib_sh(tmp_path, f'fill_secrets "{conf}"; assert_filled "{conf}"', {"replication-password": password})
+    assert result.returncode == 0, result.stderr
+    lines = conf.read_text().splitlines()
+    assert lines[0] == "# {{REPLICATION_SECRET}} is the quoted password"
+    assert lines[2] == "  # indented {{REPLICATION_SECRET}}"
+    quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    assert lines[1] == f"masterauth {quoted}"
+    # That Redis reads the line back as the password is shown live: replicas
+    # sync with PASSWORDS["replication-password"] (quotes, backslashes) below.
+
+
+def test_fill_secrets_refuses_missing_or_multiline_passwords(tmp_path):
+    conf = tmp_path / "f.conf"
+    conf.write_text("masterauth {{REPLICATION_SECRET}}\n")
+    missing = lib_sh(tmp_path, f'fill_secrets "{conf}"', {})
+    assert missing.returncode != 0 and "replication-password" in missing.stderr
+    multiline = lib_sh(tmp_path, f'fill_secrets "{conf}"', {"replication-password": "one\ntwo"})
+    assert multiline.returncode != 0 and "line break" in multiline.stderr
+    assert conf.read_text() == "masterauth {{REPLICATION_SECRET}}\n"
+
+
+def test_fill_hashes_leaves_comments_alone(tmp_path):
+    """sentinel.conf's comments name `{{NAME_PASSWORD}}`: no Secret key
+    `name-password` is looked up for them."""
+    acl = tmp_path / "users.acl"
+    acl.write_text("# {{NAME_PASSWORD}}: explained, never filled\nuser admin on {{ADMIN_PASSWORD}} ~* +@all\n")
+    result = lib_sh(tmp_path, f'fill_hashes "{acl}"', {"admin-password": "pw"})
+    assert result.returncode == 0, result.stderr
+    digest = hashlib.sha256(b"pw").hexdigest()
+    assert acl.read_text() == f"# {{{{NAME_PASSWORD}}}}: explained, never filled\nuser admin on #{digest} ~* +@all\n"
 
 
 def test_generated_secret_has_strong_passwords(rendered):
@@ -1014,6 +1218,13 @@ def test_sentinel_mode_elects_one_primary_and_survives_failover(helm, processes,
 
     for s in sentinels:
         wait_for(lambda s=s: sentinel_view(s), f"{s.name} to see 2 replicas and 2 Sentinels", s.proc, timeout=40)
+    # The values rendered after the policy's timers are the ones Sentinel runs with.
+    master = cli(sentinel_ports[0], "SENTINEL", "master", "mymaster", user="sentinel", tls=tls).splitlines()
+    fields = dict(zip(master[::2], master[1::2]))
+    timers = (fields["down-after-milliseconds"], fields["failover-timeout"], fields["parallel-syncs"])
+    assert timers == ("1000", "6000", "1"), timers
+    min_replicas = cli(data_ports[0], "CONFIG", "GET", "min-replicas-to-write", tls=tls).splitlines()
+    assert min_replicas == ["min-replicas-to-write", "1"]
 
     # 3. Failover: the primary dies.
     Processes.stop(nodes[0].proc, signal.SIGKILL)
@@ -1042,6 +1253,19 @@ def test_sentinel_mode_elects_one_primary_and_survives_failover(helm, processes,
              sentinels[0].proc)
     conf = (sentinels[0].run_dir / "sentinel.conf").read_text()
     assert re.search(rf"^sentinel monitor mymaster 127\.0\.0\.1 {new_port} 2$", conf, re.M), conf
+
+    # Clear-text passwords only where Redis needs them, never in a comment,
+    # and the files holding them stay owner-only after Redis and Sentinel
+    # rewrote them (CONFIG REWRITE at the failover, Sentinel's state).
+    for n in [*nodes, *sentinels]:
+        path = n.run_dir / ("sentinel.conf" if n in sentinels else "redis.conf")
+        comments = "\n".join(line for line in path.read_text().splitlines() if line.lstrip().startswith("#"))
+        assert not any(p in comments for p in PASSWORDS.values()), f"{n.name}: a password in a comment"
+        assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others: {oct(path.stat().st_mode)}"
+    promoted_node = next(n for n in nodes if n.port == new_port)
+    assert not re.search(r"^replicaof ", (promoted_node.run_dir / "redis.conf").read_text(), re.M), (
+        "Sentinel's CONFIG REWRITE should have dropped the promoted node's replicaof line"
+    )
 
     if VERIFY.is_file():
         wait_for(lambda: info(new_port, "replication", tls).get("connected_slaves") == "2", "both replicas to attach")
@@ -1080,6 +1304,9 @@ def test_cluster_mode_init_job_creates_the_cluster_once(helm, processes, tmp_pat
     cluster_info = dict(line.split(":", 1) for line in cli(ports[0], "CLUSTER", "INFO", tls=tls).splitlines() if ":" in line)
     assert cluster_info["cluster_state"] == "ok" and cluster_info["cluster_size"] == "3"
     assert cluster_info["cluster_known_nodes"] == "6"
+    timeout = str(v.get("cluster", {}).get("nodeTimeout", 5000))
+    node_timeout = cli(ports[0], "CONFIG", "GET", "cluster-node-timeout", tls=tls).splitlines()
+    assert node_timeout == ["cluster-node-timeout", timeout]
     # Clients are redirected to the announced host name.
     shards = cli(ports[0], "CLUSTER", "SHARDS", tls=tls)
     assert "hostname" in shards and "127.0.0.1" in shards

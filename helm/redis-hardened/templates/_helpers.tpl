@@ -94,6 +94,51 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s%s%s" "{{" . "}}" -}}
 {{- end -}}
 
+{{/*
+Placeholders the start-up scripts fill in each pod (files/scripts/lib.sh and
+prepare-*.sh): its announced name and port, where the primary is, its
+Sentinel id, and everything derived from the Secret (ACL hashes for
+`*_PASSWORD`, quoted clear text for `*_SECRET`). Any other placeholder must
+be filled by the chart.
+*/}}
+{{- define "redis-hardened.podPlaceholders" -}}
+^\{\{(ANNOUNCE_HOST|ANNOUNCE_PORT|MASTER_HOST|MASTER_PORT|PRIMARY_HOST|PRIMARY_PORT|MYID|[A-Z]+_PASSWORD|[A-Z]+_SECRET)\}\}$
+{{- end -}}
+
+{{/*
+One file of the policy (the chart's byte-identical copy of redis-conf/<name>
+in files/) with the placeholders of `values` filled in, in directive lines
+only: comments that name a placeholder stay as written. Placeholders left for
+the pods (podPlaceholders) stay; any other fails the render, so a placeholder
+added to redis-conf/ cannot slip through unfilled.
+  include "redis-hardened.policyFile" (list $ "redis.conf" (dict "PORT" 6379))
+*/}}
+{{- define "redis-hardened.policyFile" -}}
+{{- $ctx := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $values := index . 2 -}}
+{{- $text := $ctx.Files.Get (printf "files/%s" $name) -}}
+{{- if not $text -}}
+{{- fail (printf "files/%s is missing: cp redis-conf/%s helm/redis-hardened/files/" $name $name) -}}
+{{- end -}}
+{{- $perPod := include "redis-hardened.podPlaceholders" $ctx -}}
+{{- $out := list -}}
+{{- range $line := splitList "\n" (trimSuffix "\n" $text) -}}
+{{- if not (hasPrefix "#" (trim $line)) -}}
+{{- range $key, $value := $values -}}
+{{- $line = replace (include "redis-hardened.placeholder" $key) (toString $value) $line -}}
+{{- end -}}
+{{- range $left := regexFindAll "\\{\\{[A-Za-z_]+\\}\\}" $line -1 -}}
+{{- if not (regexMatch $perPod $left) -}}
+{{- fail (printf "files/%s has a placeholder the chart does not fill: %s (line: %s)" $name $left $line) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $out = append $out $line -}}
+{{- end -}}
+{{- join "\n" $out -}}
+{{- end -}}
+
 {{/* Mount paths used by templates, scripts and NOTES. */}}
 {{- define "redis-hardened.paths" -}}
 templates: /etc/redis/templates

@@ -32,22 +32,59 @@ json_quote() {
   printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
 }
 
+# Every fill below writes directive lines only: a comment that names a
+# placeholder (the policy files explain theirs) never receives a value, least
+# of all a secret.
+
 # fill_hashes FILE: replaces every {{NAME_PASSWORD}} placeholder in FILE with
 # the ACL hash of the Secret key name-password (lower case, '_' -> '-').
 fill_hashes() {
-  for ph in $(grep -o '{{[A-Z_]*_PASSWORD}}' "$1" | sort -u); do
+  for ph in $(grep -v '^[[:space:]]*#' "$1" | grep -o '{{[A-Z_]*_PASSWORD}}' | sort -u); do
     name=$(printf '%s' "$ph" | tr -d '{}' | tr 'A-Z_' 'a-z-')
     # Plain assignments, so that `set -e` stops on a missing key.
     password=$(secret "$name")
     hash=$(acl_hash "$password")
-    sed -i "s/$ph/$hash/g" "$1"
+    sed -i "/^[[:space:]]*#/!s/$ph/$hash/g" "$1"
+  done
+}
+
+# Line breaks: conf_quote leaves them raw, and a raw one ends the directive.
+_newline='
+'
+_return=$(printf '\r')
+
+# fill_secrets FILE: replaces every {{NAME_SECRET}} placeholder in FILE with
+# the clear-text password of the Secret key name-password as a quoted
+# redis.conf string (masterauth, Sentinel's auth-pass and sentinel-pass have
+# no hashed form). The value reaches awk through its environment, never argv,
+# and is matched as a literal string, so no character of it is special.
+fill_secrets() {
+  for ph in $(grep -v '^[[:space:]]*#' "$1" | grep -o '{{[A-Z_]*_SECRET}}' | sort -u); do
+    name=$(printf '%s' "$ph" | tr -d '{}' | sed 's/_SECRET$/_PASSWORD/' | tr 'A-Z_' 'a-z-')
+    password=$(secret "$name")
+    case "$password" in
+      *"$_newline"* | *"$_return"*) die "secret key '$name' holds a line break, which cannot go into a config file" ;;
+    esac
+    quoted=$(conf_quote "$password")
+    FILL_PH="$ph" FILL_VALUE="$quoted" awk '
+      BEGIN { ph = ENVIRON["FILL_PH"]; value = ENVIRON["FILL_VALUE"] }
+      /^[ \t]*#/ { print; next }
+      {
+        out = ""; rest = $0
+        while ((i = index(rest, ph)) > 0) {
+          out = out substr(rest, 1, i - 1) value
+          rest = substr(rest, i + length(ph))
+        }
+        print out rest
+      }' "$1" > "$1.fill"
+    mv "$1.fill" "$1"
   done
 }
 
 # fill FILE NAME VALUE: replaces {{NAME}} with VALUE (host names, numbers).
 fill() {
   case "$3" in *[!A-Za-z0-9.:_-]*) die "refusing to write '$3' into $1" ;; esac
-  sed -i "s/{{$2}}/$3/g" "$1"
+  sed -i "/^[[:space:]]*#/!s/{{$2}}/$3/g" "$1"
 }
 
 # assert_filled FILE: fails when a placeholder is left outside comments.

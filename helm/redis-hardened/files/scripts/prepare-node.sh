@@ -12,7 +12,8 @@
 #
 # Environment (set by the StatefulSet; tests set the same):
 #   MODE             standalone | sentinel | cluster
-#   TEMPLATE_DIR     redis.conf and users.acl from the chart's ConfigMap
+#   TEMPLATE_DIR     redis.conf, users.acl and (mode sentinel) replica.conf
+#                    from the chart's ConfigMap
 #   SECRET_DIR       passwords, one file per key
 #   RUN_DIR          output directory (memory-backed emptyDir)
 #   EXPORTER_DIR     optional: where redis_exporter's password file goes
@@ -36,26 +37,10 @@ fill_hashes "$RUN_DIR/users.acl.tmp"
 assert_filled "$RUN_DIR/users.acl.tmp"
 mv "$RUN_DIR/users.acl.tmp" "$RUN_DIR/users.acl"
 
-replication_password=""
-if [ "$MODE" != standalone ]; then replication_password=$(secret replication-password); fi
-
+# redis.conf: the policy for this mode as the chart rendered it; what differs
+# per pod is filled here.
 conf="$RUN_DIR/redis.conf.tmp"
 cp "$TEMPLATE_DIR/redis.conf" "$conf"
-{
-  printf '\n# ---- per pod, written by prepare-node.sh at start ----\n'
-  case "$MODE" in
-    sentinel)
-      printf 'replica-announce-ip %s\n' "$ANNOUNCE_HOST"
-      printf 'replica-announce-port %s\n' "$REDIS_PORT"
-      printf 'masterauth %s\n' "$(conf_quote "$replication_password")"
-      ;;
-    cluster)
-      printf 'cluster-announce-hostname %s\n' "$ANNOUNCE_HOST"
-      printf 'masterauth %s\n' "$(conf_quote "$replication_password")"
-      ;;
-  esac
-} >> "$conf"
-
 if [ "$MODE" = sentinel ]; then
   : "${MASTER_NAME:?}" "${FALLBACK_PRIMARY:?}"
   primary=$(current_primary "" "$self")
@@ -63,9 +48,19 @@ if [ "$MODE" = sentinel ]; then
     log "starting as primary ($self)"
   else
     log "starting as replica of $primary"
-    printf 'replicaof %s %s\n' "${primary%:*}" "${primary##*:}" >> "$conf"
+    {
+      printf '\n# ---- redis-conf/replica.conf, appended by prepare-node.sh at start ----\n'
+      cat "$TEMPLATE_DIR/replica.conf"
+    } >> "$conf"
+    fill "$conf" PRIMARY_HOST "${primary%:*}"
+    fill "$conf" PRIMARY_PORT "${primary##*:}"
   fi
 fi
+fill "$conf" ANNOUNCE_HOST "$ANNOUNCE_HOST"
+fill "$conf" ANNOUNCE_PORT "$REDIS_PORT"
+# masterauth (modes sentinel and cluster): the replication password in clear
+# text, which is why RUN_DIR is memory-backed and this file owner-only.
+fill_secrets "$conf"
 assert_filled "$conf"
 mv "$conf" "$RUN_DIR/redis.conf"
 

@@ -18,9 +18,14 @@ mkdir -p "$RUN_DIR"
 sentinel_password=$(secret sentinel-password)
 primary=$(current_primary "$self" "")
 
+# The policy's sentinel.conf as the chart rendered it; what differs per pod
+# is filled here: ACL hashes of its users, and the sentinel password in clear
+# text for auth-pass and sentinel-pass (RUN_DIR is memory-backed, this file
+# owner-only). It stays writable: Sentinel rewrites it as the topology changes.
 conf="$RUN_DIR/sentinel.conf.tmp"
 cp "$TEMPLATE_DIR/sentinel.conf" "$conf"
 fill_hashes "$conf"
+fill_secrets "$conf"
 fill "$conf" ANNOUNCE_HOST "$ANNOUNCE_HOST"
 fill "$conf" ANNOUNCE_PORT "$SENTINEL_PORT"
 fill "$conf" MASTER_HOST "${primary%:*}"
@@ -28,11 +33,6 @@ fill "$conf" MASTER_PORT "${primary##*:}"
 # A stable id per announced address: a restarted Sentinel is the same
 # Sentinel to its peers instead of a new one next to a stale entry.
 fill "$conf" MYID "$(printf '%s' "$self" | sha1sum | cut -c1-40)"
-{
-  printf '# ---- per pod, written by prepare-sentinel.sh at start ----\n'
-  printf 'sentinel auth-pass %s %s\n' "$MASTER_NAME" "$(conf_quote "$sentinel_password")"
-  printf 'sentinel sentinel-pass %s\n' "$(conf_quote "$sentinel_password")"
-} >> "$conf"
 assert_filled "$conf"
 mv "$conf" "$RUN_DIR/sentinel.conf"
 printf '%s' "$sentinel_password" > "$RUN_DIR/probe.pass"
