@@ -5,6 +5,7 @@
 //! classified into what a user can act on (wrong password, not a Redis
 //! server, TLS mismatch, still loading) without ever echoing the password.
 
+use crate::reply::{ErrorCode, ReplyError};
 use crate::secret::Secret;
 use crate::target::Target;
 use redis::aio::MultiplexedConnection;
@@ -108,9 +109,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Builds a redis-rs client for a target (no I/O yet).
-pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
-    install_crypto_provider();
+/// The redis-rs connection settings of a target: address, TLS, user,
+/// password and database.
+pub fn connection_info(target: &Target) -> Result<redis::ConnectionInfo, ClientError> {
     let mut redis_settings = RedisConnectionInfo::default()
         .set_db(target.db)
         .set_skip_set_lib_name();
@@ -130,36 +131,47 @@ pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
     } else {
         ConnectionAddr::Tcp(target.host.clone(), target.port)
     };
-    let info = addr
+    Ok(addr
         .into_connection_info()
         .map_err(|e| other(target, &e))?
-        .set_redis_settings(redis_settings);
+        .set_redis_settings(redis_settings))
+}
+
+/// The CA and client certificate of a TLS target, when it names any (else
+/// the system roots are used).
+pub fn tls_certificates(target: &Target) -> Result<Option<redis::TlsCertificates>, ClientError> {
     let files = &target.tls_files;
-    if target.tls && (files.ca.is_some() || files.cert.is_some()) {
-        let read = |p: &std::path::PathBuf| {
-            std::fs::read(p).map_err(|source| ClientError::TlsFile {
-                path: p.display().to_string(),
-                source,
-            })
-        };
-        let root_cert = files.ca.as_ref().map(read).transpose()?;
-        let client_tls = match (&files.cert, &files.key) {
-            (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
-                client_cert: read(c)?,
-                client_key: read(k)?,
-            }),
-            _ => None,
-        };
-        redis::Client::build_with_tls(
-            info,
-            redis::TlsCertificates {
-                client_tls,
-                root_cert,
-            },
-        )
-        .map_err(|e| classify(target, &e, Duration::ZERO))
-    } else {
-        redis::Client::open(info).map_err(|e| other(target, &e))
+    if !(target.tls && (files.ca.is_some() || files.cert.is_some())) {
+        return Ok(None);
+    }
+    let read = |p: &std::path::PathBuf| {
+        std::fs::read(p).map_err(|source| ClientError::TlsFile {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let root_cert = files.ca.as_ref().map(read).transpose()?;
+    let client_tls = match (&files.cert, &files.key) {
+        (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+            client_cert: read(c)?,
+            client_key: read(k)?,
+        }),
+        _ => None,
+    };
+    Ok(Some(redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    }))
+}
+
+/// Builds a redis-rs client for a target (no I/O yet).
+pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
+    install_crypto_provider();
+    let info = connection_info(target)?;
+    match tls_certificates(target)? {
+        Some(certs) => redis::Client::build_with_tls(info, certs)
+            .map_err(|e| classify(target, &e, Duration::ZERO)),
+        None => redis::Client::open(info).map_err(|e| other(target, &e)),
     }
 }
 
@@ -199,14 +211,19 @@ pub async fn connect_anonymous(
     connect(&target.anonymous(), timeouts).await
 }
 
+/// The server's error code in a client error, if the server sent one.
+pub fn reply_code(e: &redis::RedisError) -> Option<ErrorCode> {
+    ReplyError::from_redis(e).map(|r| r.code)
+}
+
 /// True for -NOAUTH replies (authentication required).
 pub fn is_noauth(e: &redis::RedisError) -> bool {
-    e.code() == Some("NOAUTH") || e.to_string().contains("NOAUTH")
+    reply_code(e) == Some(ErrorCode::NoAuth)
 }
 
 /// True for -NOPERM replies (ACL denied the command).
 pub fn is_noperm(e: &redis::RedisError) -> bool {
-    e.code() == Some("NOPERM") || e.to_string().contains("NOPERM")
+    reply_code(e) == Some(ErrorCode::NoPerm)
 }
 
 fn timeout(target: &Target, t: Duration) -> ClientError {
@@ -228,18 +245,31 @@ pub fn classify(target: &Target, e: &redis::RedisError, bound: Duration) -> Clie
     let address = target.address();
     let text = one_line(&scrub(&e.to_string(), target.password.as_ref()));
     let lower = text.to_lowercase();
+    // A reply from the server is decided by its code alone.
+    match reply_code(e) {
+        Some(ErrorCode::WrongPass) => {
+            return ClientError::Auth {
+                address,
+                user: target.user_name().to_owned(),
+            }
+        }
+        Some(ErrorCode::Loading) => return ClientError::Loading { address },
+        Some(_) => {
+            return ClientError::Other {
+                address,
+                detail: text,
+            }
+        }
+        None => {}
+    }
+    // Client-side errors carry no code: the connection layer's own text.
     if e.kind() == redis::ErrorKind::AuthenticationFailed
-        || e.code() == Some("WRONGPASS")
-        || lower.contains("wrongpass")
         || lower.contains("invalid username-password")
     {
         return ClientError::Auth {
             address,
             user: target.user_name().to_owned(),
         };
-    }
-    if e.code() == Some("LOADING") || lower.contains("loading") && lower.contains("dataset") {
-        return ClientError::Loading { address };
     }
     if e.is_timeout() || lower.contains("timed out") || lower.contains("timeout") {
         return timeout(target, bound);

@@ -16,8 +16,8 @@ pub enum TargetError {
     /// The URL does not parse at all.
     #[error("failed to parse target URL: {0}")]
     Malformed(String),
-    /// A scheme other than `redis` or `rediss`.
-    #[error("unsupported URL scheme `{0}`: use redis:// or rediss://")]
+    /// A scheme the toolkit does not know.
+    #[error("unsupported URL scheme `{0}`: use redis://, rediss://, redis+sentinel://host:port,…/<master> or redis+cluster://host:port,…")]
     UnknownScheme(String),
     /// No host in the URL.
     #[error("target URL has no host")]
@@ -64,6 +64,13 @@ pub struct TargetOptions {
     pub password_from_env: bool,
     /// TLS files.
     pub tls: TlsFiles,
+    /// User for Sentinels, when it differs from the data nodes'.
+    pub sentinel_user: Option<String>,
+    /// File holding the Sentinel password; else `REDIS_SENTINEL_PASSWORD`
+    /// when `password_from_env`, else the data nodes' password.
+    pub sentinel_password_file: Option<PathBuf>,
+    /// `NAME=HOST` rules mapping announced host names to reachable hosts.
+    pub map_hosts: Vec<String>,
 }
 
 /// A Redis endpoint and the credentials to use on it.
@@ -104,8 +111,19 @@ impl Target {
         }
     }
 
-    /// Parses a URL and applies the options.
+    /// Parses a URL and applies the options, reading `REDIS_PASSWORD` from
+    /// the process environment when the options allow it.
     pub fn parse(input: &str, options: &TargetOptions) -> Result<Self, TargetError> {
+        Self::parse_with(input, options, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses a URL and applies the options; the environment is read through
+    /// `lookup`.
+    pub fn parse_with(
+        input: &str,
+        options: &TargetOptions,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, TargetError> {
         let url =
             url::Url::parse(input.trim()).map_err(|e| TargetError::Malformed(e.to_string()))?;
         let tls = match url.scheme() {
@@ -135,7 +153,7 @@ impl Target {
             None => url_password.or_else(|| {
                 options
                     .password_from_env
-                    .then(|| std::env::var("REDIS_PASSWORD").ok())
+                    .then(|| lookup("REDIS_PASSWORD"))
                     .flatten()
                     .filter(|p| !p.is_empty())
                     .map(Secret::new)
@@ -226,7 +244,7 @@ impl fmt::Display for Target {
     }
 }
 
-fn read_password_file(path: &Path) -> Result<Secret, TargetError> {
+pub(crate) fn read_password_file(path: &Path) -> Result<Secret, TargetError> {
     let text = std::fs::read_to_string(path).map_err(|source| TargetError::PasswordFile {
         path: path.to_owned(),
         source,

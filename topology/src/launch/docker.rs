@@ -1,28 +1,48 @@
-//! Redis in a Docker container through testcontainers.
+//! Nodes as Docker containers on a network of their own.
 //!
-//! The port is published on the host's 127.0.0.1 only (testcontainers would
-//! publish on every interface), and the rendered policy files are copied in.
+//! Every node of a deployment joins one network the launch creates (peers
+//! talk only there, by container name) and the default bridge (which only
+//! carries the published port). Each node listens inside its container on
+//! the same port it is published on, on the host's 127.0.0.1 only, so an
+//! announced `name:port` maps to `127.0.0.1:port`. Cutting a node off the
+//! peers network (`isolate`) leaves its published port reachable: the
+//! minority-side primary that still takes writes from clients.
 
-use super::{stock_weak_args, LaunchError, Profile, LAUNCHED_MAXMEMORY};
-use crate::credentials::Credentials;
-use crate::policy::{render_redis_conf, render_users_acl, ServerParams};
+use super::LaunchError;
+use crate::nodes::{NodeSpec, Program};
 use std::collections::HashMap;
 use std::time::Duration;
-use testcontainers::bollard::models::PortBinding;
-use testcontainers::core::{ContainerPort, IntoContainerPort, WaitFor};
+use testcontainers::bollard::models::{
+    EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest, PortBinding,
+};
+use testcontainers::bollard::query_parameters::KillContainerOptions;
+use testcontainers::bollard::Docker;
+use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
-const REDIS_PORT: u16 = 6379;
-const CONF_DIR: &str = "/usr/local/etc/redis";
+/// Where the rendered files are copied; the start script moves them into
+/// the data volume on first start (so Sentinel and CONFIG REWRITE can
+/// rewrite them and a restart keeps what they wrote).
+const SEED_DIR: &str = "/redis-seed";
+/// The data directory of the official image (owned by its `redis` user).
+pub(super) const DATA_DIR: &str = "/data";
 /// The `redis` user of the official image (and of the offline images).
 const REDIS_UID: &str = "999:999";
+/// The edge network: carries the published port, never peer traffic
+/// (no name resolution on the default bridge).
+const EDGE_NETWORK: &str = "bridge";
+/// Cluster bus port inside every container (never published).
+pub(super) const BUS_PORT: u16 = 16379;
+
+fn client() -> Result<Docker, String> {
+    Docker::connect_with_local_defaults().map_err(|e| format!("no Docker client: {e}"))
+}
 
 /// Whether Docker can run `image` here: the daemon answers and the image is
-/// present locally or its name looks pullable. Returns the reason when not.
-pub(super) async fn usable(image: &str) -> Result<(), String> {
-    let docker = testcontainers::bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| format!("no Docker client: {e}"))?;
+/// present locally or may be pulled. Returns the reason when not.
+pub(super) async fn usable(image: &str, no_pull: bool) -> Result<(), String> {
+    let docker = client()?;
     match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(format!("daemon did not answer: {e}")),
@@ -32,19 +52,12 @@ pub(super) async fn usable(image: &str) -> Result<(), String> {
         Ok(Ok(_)) => Ok(()),
         // Not present: testcontainers will pull it; the start timeout bounds
         // the pull on machines that reach no registry.
-        Ok(Err(_)) if std::env::var_os("REDIS_NO_PULL").is_none() => Ok(()),
+        Ok(Err(_)) if !no_pull => Ok(()),
         Ok(Err(e)) => Err(format!(
             "image {image} is not present and pulling is disabled: {e}"
         )),
         Err(_) => Err("daemon did not describe the image within 5s".into()),
     }
-}
-
-pub(super) struct ContainerNode {
-    // Always Some until drop; an Option so Drop can move it into a runtime.
-    container: Option<ContainerAsync<GenericImage>>,
-    image: String,
-    port: u16,
 }
 
 fn split_image(image: &str) -> (String, String) {
@@ -55,75 +68,77 @@ fn split_image(image: &str) -> (String, String) {
     }
 }
 
+/// A fresh name prefix for one deployment's network and containers.
+pub(super) fn deployment_name() -> String {
+    use rand::Rng;
+    format!("redis-readiness-{:08x}", rand::rng().random::<u32>())
+}
+
+pub(super) struct ContainerNode {
+    // Always Some until drop; an Option so Drop can move it into a runtime.
+    container: Option<ContainerAsync<GenericImage>>,
+    name: String,
+    network: String,
+}
+
 impl ContainerNode {
+    /// Starts `spec` as container `name` on `network`, its client port
+    /// published on 127.0.0.1 under the same number.
     pub(super) async fn start(
         image: &str,
-        profile: Profile,
-        credentials: Option<&Credentials>,
+        spec: &NodeSpec,
+        name: &str,
+        network: &str,
     ) -> Result<Self, LaunchError> {
-        let (name, tag) = split_image(image);
-        let base = GenericImage::new(name, tag)
-            .with_exposed_port(REDIS_PORT.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"));
-        let mut cmd = vec!["redis-server".to_owned()];
-        let mut request = match (profile, credentials) {
-            (Profile::Hardened, Some(c)) => {
-                let conf = render_redis_conf(&ServerParams {
-                    // Inside its own network namespace the server must listen
-                    // on the container interface; exposure is decided by the
-                    // port publishing below (host loopback only).
-                    bind: "* -::*".into(),
-                    port: REDIS_PORT,
-                    dir: "/data".into(),
-                    aclfile: format!("{CONF_DIR}/users.acl"),
-                    maxmemory: LAUNCHED_MAXMEMORY.into(),
-                })?;
-                cmd.push(format!("{CONF_DIR}/redis.conf"));
-                base.with_copy_to(format!("{CONF_DIR}/redis.conf"), conf.into_bytes())
-                    .with_copy_to(
-                        format!("{CONF_DIR}/users.acl"),
-                        render_users_acl(c)?.into_bytes(),
-                    )
-            }
-            _ => {
-                cmd.extend(stock_weak_args());
-                base.with_copy_to("/tmp/.keep", Vec::new())
-            }
-        };
-        request = request
-            .with_cmd(cmd)
+        let (image_name, tag) = split_image(image);
+        let port = spec.placement.port;
+        let mut script = String::from("umask 077; ");
+        for (file, _) in &spec.files {
+            script.push_str(&format!(
+                "test -f {DATA_DIR}/{file} || cat {SEED_DIR}/{file} > {DATA_DIR}/{file} || exit 1; "
+            ));
+        }
+        let config = format!("{DATA_DIR}/{}", spec.config_name);
+        script.push_str(&match spec.program {
+            Program::Server => format!("exec redis-server {config}"),
+            Program::Sentinel => format!("exec redis-server {config} --sentinel"),
+        });
+        let mut request = GenericImage::new(image_name, tag)
+            .with_exposed_port(port.tcp())
+            .with_wait_for(WaitFor::Nothing)
+            .with_cmd(["sh", "-c", script.as_str()])
+            .with_container_name(name)
+            .with_network(network)
             .with_user(REDIS_UID)
-            .with_startup_timeout(Duration::from_secs(90))
-            .with_host_config_modifier(|hc| {
-                let mut bindings = HashMap::new();
-                bindings.insert(
-                    format!("{REDIS_PORT}/tcp"),
-                    Some(vec![PortBinding {
-                        host_ip: Some("127.0.0.1".into()),
-                        host_port: Some(String::new()),
-                    }]),
-                );
-                hc.publish_all_ports = Some(false);
-                hc.port_bindings = Some(bindings);
-            });
+            .with_startup_timeout(Duration::from_secs(90));
+        for (file, text) in &spec.files {
+            request = request.with_copy_to(format!("{SEED_DIR}/{file}"), text.clone().into_bytes());
+        }
+        let request = request.with_host_config_modifier(move |hc| {
+            let mut bindings = HashMap::new();
+            bindings.insert(
+                format!("{port}/tcp"),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(port.to_string()),
+                }]),
+            );
+            hc.publish_all_ports = Some(false);
+            hc.port_bindings = Some(bindings);
+        });
         let container = request
             .start()
             .await
-            .map_err(|e| LaunchError::Docker(e.to_string()))?;
-        let port = host_port(&container).await?;
-        Ok(Self {
+            .map_err(|e| LaunchError::Docker(format!("{}: {e}", spec.id)))?;
+        let node = Self {
             container: Some(container),
-            image: image.to_owned(),
-            port,
-        })
-    }
-
-    pub(super) fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub(super) fn image(&self) -> &str {
-        &self.image
+            name: name.to_owned(),
+            network: network.to_owned(),
+        };
+        node.connect(EDGE_NETWORK).await.map_err(|e| {
+            LaunchError::Docker(format!("{}: failed to join the edge network: {e}", spec.id))
+        })?;
+        Ok(node)
     }
 
     fn container(&self) -> &ContainerAsync<GenericImage> {
@@ -133,21 +148,57 @@ impl ContainerNode {
             .unwrap_or_else(|| unreachable!("container taken before drop"))
     }
 
-    pub(super) fn short_id(&self) -> &str {
+    pub(super) fn short_id(&self) -> String {
         let id = self.container().id();
-        &id[..id.len().min(12)]
+        id[..id.len().min(12)].to_owned()
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn connect(&self, network: &str) -> Result<(), String> {
+        client()?
+            .connect_network(
+                network,
+                NetworkConnectRequest {
+                    container: self.container().id().to_owned(),
+                    endpoint_config: Some(EndpointSettings::default()),
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The node's IP on the peers network (CLUSTER MEET takes IPs only).
+    pub(super) async fn peer_ip(&self) -> Result<String, LaunchError> {
+        let info = client()
+            .map_err(LaunchError::Docker)?
+            .inspect_container(self.container().id(), None)
+            .await
+            .map_err(|e| LaunchError::Docker(e.to_string()))?;
+        info.network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(&self.network))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .ok_or_else(|| {
+                LaunchError::Docker(format!("{} has no address on {}", self.name, self.network))
+            })
     }
 
     pub(super) async fn kill(&mut self) -> Result<(), LaunchError> {
-        self.container()
-            .stop_with_timeout(Some(0))
+        client()
+            .map_err(|e| control("kill", e))?
+            .kill_container(self.container().id(), Some(KillContainerOptions::default()))
             .await
             .map_err(|e| control("kill", e))
     }
 
     pub(super) async fn stop(&mut self) -> Result<(), LaunchError> {
+        let grace = i32::try_from(super::STOP_GRACE.as_secs()).unwrap_or(30);
         self.container()
-            .stop_with_timeout(Some(10))
+            .stop_with_timeout(Some(grace))
             .await
             .map_err(|e| control("stop", e))
     }
@@ -167,13 +218,40 @@ impl ContainerNode {
     }
 
     pub(super) async fn restart(&mut self) -> Result<(), LaunchError> {
+        let running = self
+            .container()
+            .is_running()
+            .await
+            .map_err(|e| control("restart", e))?;
+        if running {
+            self.stop().await?;
+        }
+        // The host port was fixed at creation, so it stays the same.
         self.container()
             .start()
             .await
-            .map_err(|e| control("restart", e))?;
-        // Docker may publish a different host port after a restart.
-        self.port = host_port(self.container()).await?;
-        Ok(())
+            .map_err(|e| control("restart", e))
+    }
+
+    /// Cuts the node off the peers network; its published port stays up.
+    pub(super) async fn isolate(&mut self) -> Result<(), LaunchError> {
+        client()
+            .map_err(|e| control("isolate", e))?
+            .disconnect_network(
+                &self.network,
+                NetworkDisconnectRequest {
+                    container: self.container().id().to_owned(),
+                    force: Some(true),
+                },
+            )
+            .await
+            .map_err(|e| control("isolate", e))
+    }
+
+    /// Joins the peers network again (same name, so peers find it again).
+    pub(super) async fn heal(&mut self) -> Result<(), LaunchError> {
+        let network = self.network.clone();
+        self.connect(&network).await.map_err(|e| control("heal", e))
     }
 }
 
@@ -182,9 +260,10 @@ impl Drop for ContainerNode {
         let Some(container) = self.container.take() else {
             return;
         };
-        // testcontainers removes the container in its own Drop, which needs
-        // a Tokio runtime; a deployment dropped outside one (a sync test, the
-        // end of main) gets a short-lived runtime so no container leaks.
+        // testcontainers removes the container (and, with the last one, the
+        // network it created) in its own Drop, which needs a Tokio runtime; a
+        // deployment dropped outside one (a sync test, the end of main) gets
+        // a short-lived runtime so nothing leaks.
         if tokio::runtime::Handle::try_current().is_ok() {
             drop(container);
         } else if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -194,13 +273,6 @@ impl Drop for ContainerNode {
             rt.block_on(async move { drop(container) });
         }
     }
-}
-
-async fn host_port(container: &ContainerAsync<GenericImage>) -> Result<u16, LaunchError> {
-    container
-        .get_host_port_ipv4(ContainerPort::Tcp(REDIS_PORT))
-        .await
-        .map_err(|e| LaunchError::Docker(format!("no published port: {e}")))
 }
 
 fn control(action: &'static str, e: impl std::fmt::Display) -> LaunchError {

@@ -1,47 +1,38 @@
-//! Ephemeral deployments built from the hardening policy.
+//! Ephemeral deployments built from the hardening policy, and control over
+//! their nodes.
 //!
-//! Two launchers give the same [`Deployment`]: Docker through testcontainers
-//! (primary; image configurable with `REDIS_IMAGE`) and local `redis-server`
-//! processes in a temp dir (fallback when no Docker daemon answers, and for
-//! machines without Docker). `REDIS_LAUNCHER=docker|process|auto` forces one.
+//! Two launchers give the same [`Deployment`]: Docker (every node a
+//! container on a network the launch creates; ports published on 127.0.0.1
+//! only) and local processes (every node on its own 127.0.0.1 port in its
+//! own temp dir). Both start the [`NodeSpec`]s rendered once by
+//! [`crate::nodes`]; neither builds configuration itself. `REDIS_LAUNCHER`
+//! (through [`LaunchOptions`]) picks one; `auto` prefers Docker.
 
+mod cluster_init;
+mod converge;
 mod docker;
 mod process;
 
-use crate::client::{connect, ClientError, Timeouts};
+use crate::address::{Addr, AddressMap};
+use crate::client::{connect, ClientError};
 use crate::credentials::Credentials;
+use crate::nodes::{render_nodes, NodeSpec, Placement};
+use crate::options::{LaunchOptions, LauncherChoice};
 use crate::policy::RenderError;
+use crate::service::{Service, ServiceKind};
+use crate::spec::{InitialRole, NodePlan, Profile, Topology, MASTER_NAME};
 use crate::target::Target;
 use std::time::Duration;
 use thiserror::Error;
 
-/// Official image used when `REDIS_IMAGE` is not set.
-pub const DEFAULT_REDIS_IMAGE: &str = "redis:7.4";
-
-/// What to run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Topology {
-    /// One server.
-    Standalone,
-}
-
-/// Which configuration the nodes get.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Profile {
-    /// `redis-conf/` rendered with fresh credentials: the project's policy.
-    Hardened,
-    /// Stock defaults made deliberately weak (no auth, protected-mode off,
-    /// no persistence, DEBUG/MODULE and protected configs on, `allkeys-lru`,
-    /// no maxmemory, slow log and keepalive off): what every check must catch.
-    Stock,
-}
+pub use crate::options::DEFAULT_REDIS_IMAGE;
 
 /// How nodes are run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Launcher {
     /// Containers through the Docker API.
     Docker,
-    /// `redis-server` child processes.
+    /// `redis-server` / `redis-sentinel` child processes.
     Process,
 }
 
@@ -54,136 +45,299 @@ pub enum LaunchError {
         /// Why Docker was not usable.
         docker: String,
     },
-    /// `REDIS_LAUNCHER` has an unknown value.
-    #[error("failed to read REDIS_LAUNCHER: `{0}` is not docker, process or auto")]
-    BadLauncherSetting(String),
+    /// A launch setting is wrong.
+    #[error(transparent)]
+    Option(#[from] crate::options::OptionError),
+    /// The topology spec cannot work.
+    #[error("failed to launch: {0}")]
+    Spec(String),
     /// A template could not be rendered.
     #[error(transparent)]
     Render(#[from] RenderError),
-    /// Filesystem work in the temp dir failed.
-    #[error("failed to prepare files for redis-server: {0}")]
+    /// Filesystem work in a temp dir failed.
+    #[error("failed to prepare files for a node: {0}")]
     Io(#[from] std::io::Error),
     /// The Docker launcher failed.
-    #[error("failed to run the Redis container: {0}")]
+    #[error("failed to run a Redis container: {0}")]
     Docker(String),
-    /// The server process could not start or exited.
-    #[error("failed to start redis-server: {0}")]
+    /// A node process could not start or exited.
+    #[error("failed to start a Redis process: {0}")]
     Process(String),
-    /// The server did not answer PING in time.
-    #[error("failed to reach the launched server within {timeout:?}: {last}")]
+    /// The deployment did not reach its expected state in time.
+    #[error("failed to see the deployment converge within {timeout:?}: {last}")]
     NotReady {
         /// The bound.
         timeout: Duration,
-        /// The last connection error.
+        /// What was last seen.
         last: String,
     },
     /// A node-control action is not possible in the current state.
     #[error("failed to {action}: {reason}")]
     Control {
-        /// kill, stop, pause, resume, restart.
+        /// kill, stop, pause, resume, restart, isolate, heal.
         action: &'static str,
         /// Why not.
         reason: String,
     },
+    /// The launcher cannot do this at all (e.g. isolation of processes).
+    #[error("failed to {action}: the {launcher} launcher cannot do it ({reason})")]
+    Unsupported {
+        /// The action.
+        action: &'static str,
+        /// `docker` or `process`.
+        launcher: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// No node has that id.
+    #[error("failed to find node `{0}` in the deployment")]
+    NoSuchNode(String),
 }
+
+/// Bound for a launched deployment to converge (nodes answer, replicas
+/// linked, Sentinels agree, cluster slots covered).
+pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a graceful stop may take before the node is killed: longer than
+/// Redis's 10 s shutdown-timeout, so a stop is never a kill mid-shutdown.
+pub const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Bound for a restarted node to answer again.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Backend {
     Process(process::ProcessNode),
     Docker(Box<docker::ContainerNode>),
 }
 
-/// A running deployment and control over its node.
-pub struct Deployment {
-    /// Admin access to the deployment (or the default user for `Stock`).
-    pub target: Target,
-    /// Role passwords, for the hardened profile.
-    pub credentials: Option<Credentials>,
-    /// The profile it was launched with.
-    pub profile: Profile,
+/// One node of a launched deployment.
+pub struct Node {
+    /// Stable id: `n1`, … for data nodes, `s1`, … for Sentinels.
+    pub id: String,
+    /// Role at launch (the current role may differ after a failover).
+    pub role: InitialRole,
+    /// The address peers know it by.
+    pub announced: Addr,
+    /// The address this host reaches it at.
+    pub reachable: Addr,
+    /// Cluster bus port (Cluster nodes).
+    pub(crate) bus_port: u16,
     backend: Backend,
 }
 
-/// How long a launched server may take to answer PING.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+impl Node {
+    /// Whether it runs Sentinel.
+    pub fn is_sentinel(&self) -> bool {
+        self.role == InitialRole::Sentinel
+    }
+
+    /// The container id (Docker) or the binary (processes), for reports.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Process(p) => p.binary(),
+            Backend::Docker(c) => format!("container {} ({})", c.name(), c.short_id()),
+        }
+    }
+}
+
+/// A running deployment and control over its nodes.
+pub struct Deployment {
+    /// Its spec.
+    pub topology: Topology,
+    /// The profile it was launched with.
+    pub profile: Profile,
+    /// Admin access to the first data node (the primary at launch), kept for
+    /// callers that address one server.
+    pub target: Target,
+    /// Role passwords, for the hardened profile.
+    pub credentials: Option<Credentials>,
+    launcher: Launcher,
+    image: Option<String>,
+    nodes: Vec<Node>,
+    address_map: AddressMap,
+}
 
 impl Deployment {
-    /// Launches `topology` with `profile`, choosing the launcher from
-    /// `REDIS_LAUNCHER` (default `auto`: Docker when a daemon answers and the
-    /// image is present or can be pulled, else local processes).
-    pub async fn launch(topology: &Topology, profile: Profile) -> Result<Self, LaunchError> {
-        let choice = std::env::var("REDIS_LAUNCHER").unwrap_or_else(|_| "auto".to_owned());
-        match choice.as_str() {
-            "docker" => Self::launch_with(topology, profile, Launcher::Docker).await,
-            "process" => Self::launch_with(topology, profile, Launcher::Process).await,
-            "auto" | "" => {
-                let docker_problem = match docker::usable(&redis_image()).await {
-                    Ok(()) => match Self::launch_with(topology, profile, Launcher::Docker).await {
+    /// Launches `topology` with `profile`, choosing the launcher from the
+    /// options (`auto`: Docker when a daemon answers and the image is present
+    /// or can be pulled, else local processes).
+    pub async fn launch(
+        topology: &Topology,
+        profile: Profile,
+        options: &LaunchOptions,
+    ) -> Result<Self, LaunchError> {
+        match options.launcher {
+            LauncherChoice::Docker => {
+                Self::launch_with(topology, profile, options, Launcher::Docker).await
+            }
+            LauncherChoice::Process => {
+                Self::launch_with(topology, profile, options, Launcher::Process).await
+            }
+            LauncherChoice::Auto => {
+                let docker_problem = match docker::usable(&options.redis_image, options.no_pull)
+                    .await
+                {
+                    Ok(()) => match Self::launch_with(topology, profile, options, Launcher::Docker)
+                        .await
+                    {
                         Ok(d) => return Ok(d),
                         Err(e) => e.to_string(),
                     },
                     Err(reason) => reason,
                 };
-                if process::redis_server_bin().is_some() {
-                    Self::launch_with(topology, profile, Launcher::Process).await
+                if options.server_bin().is_some() {
+                    Self::launch_with(topology, profile, options, Launcher::Process).await
                 } else {
                     Err(LaunchError::NoLauncher {
                         docker: docker_problem,
                     })
                 }
             }
-            other => Err(LaunchError::BadLauncherSetting(other.to_owned())),
         }
     }
 
-    /// Launches with a given launcher.
+    /// Launches with a given launcher and waits, bounded, until the
+    /// deployment converges.
     pub async fn launch_with(
         topology: &Topology,
         profile: Profile,
+        options: &LaunchOptions,
         launcher: Launcher,
     ) -> Result<Self, LaunchError> {
-        let Topology::Standalone = topology;
-        let credentials = (profile == Profile::Hardened).then(Credentials::from_env_or_generate);
-        let (backend, target) = match launcher {
-            Launcher::Process => {
-                let node = process::ProcessNode::start(profile, credentials.as_ref()).await?;
-                let t = admin_target("127.0.0.1", node.port(), credentials.as_ref());
-                (Backend::Process(node), t)
-            }
+        topology.validate().map_err(LaunchError::Spec)?;
+        let credentials = (profile == Profile::Hardened).then(|| options.credentials.clone());
+        let (nodes, address_map, image) = match launcher {
+            Launcher::Process => (
+                launch_processes(topology, profile, credentials.as_ref(), options).await?,
+                AddressMap::new(),
+                None,
+            ),
             Launcher::Docker => {
-                let node =
-                    docker::ContainerNode::start(&redis_image(), profile, credentials.as_ref())
+                let map = AddressMap::new();
+                let nodes =
+                    launch_containers(topology, profile, credentials.as_ref(), options, &map)
                         .await?;
-                let t = admin_target("127.0.0.1", node.port(), credentials.as_ref());
-                (Backend::Docker(Box::new(node)), t)
+                (nodes, map, Some(options.redis_image.clone()))
             }
         };
-        let deployment = Self {
+        let first = &nodes[0];
+        let target = admin_target(&first.reachable, credentials.as_ref());
+        let mut deployment = Self {
+            topology: *topology,
+            profile,
             target,
             credentials,
-            profile,
-            backend,
+            launcher,
+            image,
+            nodes,
+            address_map,
         };
-        deployment.wait_ready(READY_TIMEOUT).await?;
+        if let Topology::Cluster { .. } = topology {
+            cluster_init::create(&deployment, launcher).await?;
+        }
+        converge::wait(&deployment, CONVERGE_TIMEOUT).await?;
+        // The cluster launcher's node addresses are final only now.
+        deployment.target = admin_target(
+            &deployment.nodes[0].reachable,
+            deployment.credentials.as_ref(),
+        );
         Ok(deployment)
     }
 
     /// Which launcher runs it.
     pub fn launcher(&self) -> Launcher {
-        match self.backend {
-            Backend::Process(_) => Launcher::Process,
-            Backend::Docker(_) => Launcher::Docker,
-        }
+        self.launcher
     }
 
-    /// A short description for reports: launcher and image or binary.
+    /// A short description for reports: topology, launcher and image or binary.
     pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Process(n) => format!("local redis-server process ({})", n.binary()),
-            Backend::Docker(n) => format!("docker container {} ({})", n.short_id(), n.image()),
+        let how = match (&self.image, self.nodes.first()) {
+            (Some(image), _) => format!("docker containers ({image})"),
+            (None, Some(n)) => format!("local redis-server processes ({})", n.describe()),
+            (None, None) => "nothing".into(),
+        };
+        format!(
+            "{} {}, {how}",
+            match self.profile {
+                Profile::Hardened => "hardened",
+                Profile::Weak => "weak",
+            },
+            self.topology
+        )
+    }
+
+    /// Every node, data nodes first.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The data nodes.
+    pub fn data_nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| !n.is_sentinel())
+    }
+
+    /// The Sentinels.
+    pub fn sentinels(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.is_sentinel())
+    }
+
+    /// A node by id.
+    pub fn node(&self, id: &str) -> Result<&Node, LaunchError> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::NoSuchNode(id.to_owned()))
+    }
+
+    fn node_mut(&mut self, id: &str) -> Result<&mut Node, LaunchError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| LaunchError::NoSuchNode(id.to_owned()))
+    }
+
+    /// The map from announced to reachable addresses (Docker: container
+    /// names to 127.0.0.1).
+    pub fn address_map(&self) -> &AddressMap {
+        &self.address_map
+    }
+
+    /// Admin access to one node (data node or Sentinel: both have `admin`).
+    pub fn node_target(&self, node: &Node) -> Target {
+        admin_target(&node.reachable, self.credentials.as_ref())
+    }
+
+    /// The deployment as a client sees it, as admin: the server, the
+    /// Sentinel-managed primary, or the cluster.
+    pub fn service(&self) -> Service {
+        let kind = match self.topology {
+            Topology::Standalone => ServiceKind::Standalone,
+            Topology::Sentinel { .. } => ServiceKind::Sentinel {
+                sentinels: self.sentinels().map(|n| n.reachable.clone()).collect(),
+                master: MASTER_NAME.to_owned(),
+            },
+            Topology::Cluster { .. } => ServiceKind::Cluster {
+                seeds: self.data_nodes().map(|n| n.reachable.clone()).collect(),
+            },
+        };
+        Service {
+            kind,
+            node: self.target.clone(),
+            sentinel_user: None,
+            sentinel_password: None,
+            address_map: self.address_map.clone(),
         }
     }
 
-    /// The application user's target (hardened profile only).
+    /// The application user's view (hardened profile only). Sentinels are
+    /// asked as `app` too: sentinel.conf gives it discovery commands only.
+    pub fn app_service(&self) -> Option<Service> {
+        let c = self.credentials.as_ref()?;
+        Some(
+            self.service()
+                .with_credentials(Some("app"), Some(c.app.clone())),
+        )
+    }
+
+    /// The application user's target on the first data node (hardened only).
     pub fn app_target(&self) -> Option<Target> {
         self.credentials.as_ref().map(|c| {
             self.target
@@ -191,123 +345,227 @@ impl Deployment {
         })
     }
 
-    /// Waits, bounded, until the server answers PING as admin.
-    pub async fn wait_ready(&self, bound: Duration) -> Result<(), LaunchError> {
-        let deadline = tokio::time::Instant::now() + bound;
-        let timeouts = Timeouts {
-            connect: Duration::from_secs(1),
-            response: Duration::from_secs(2),
-        };
-        loop {
-            let last: ClientError = match connect(&self.target, &timeouts).await {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return Err(LaunchError::NotReady {
-                    timeout: bound,
-                    last: last.to_string(),
-                });
+    /// The data node that is primary now (standalone: the node; Sentinel:
+    /// the one a Sentinel names and whose ROLE agrees). Cluster deployments
+    /// have one primary per shard: use [`Deployment::nodes`] and ROLE.
+    pub async fn primary(&self) -> Result<&Node, LaunchError> {
+        match self.topology {
+            Topology::Standalone => Ok(&self.nodes[0]),
+            Topology::Cluster { .. } => Err(LaunchError::Spec(
+                "a cluster has one primary per shard; ask each node's ROLE".into(),
+            )),
+            Topology::Sentinel { .. } => {
+                let timeouts = converge::probe_timeouts();
+                let (addr, _) = crate::conn::resolve_primary(&self.service(), &timeouts)
+                    .await
+                    .map_err(|e| LaunchError::NotReady {
+                        timeout: timeouts.connect + timeouts.response,
+                        last: e.to_string(),
+                    })?;
+                self.nodes
+                    .iter()
+                    .find(|n| n.announced == addr)
+                    .ok_or_else(|| {
+                        LaunchError::Spec(format!(
+                            "the sentinels name {addr}, which is not a node of this deployment"
+                        ))
+                    })
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Kills the node at once (SIGKILL / docker kill): a crash.
-    pub async fn kill(&mut self) -> Result<(), LaunchError> {
-        match &mut self.backend {
+    /// Waits, bounded, until the deployment is back in its launched shape
+    /// (after a drill healed what it broke). Roles may have moved.
+    pub async fn wait_converged(&self, bound: Duration) -> Result<(), LaunchError> {
+        converge::wait(self, bound).await
+    }
+
+    /// Kills a node at once (SIGKILL / docker kill): a crash.
+    pub async fn kill(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
             Backend::Process(n) => n.kill(),
             Backend::Docker(n) => n.kill().await,
         }
     }
 
-    /// Stops the node gracefully (SIGTERM: Redis saves and exits).
-    pub async fn stop(&mut self) -> Result<(), LaunchError> {
-        match &mut self.backend {
+    /// Stops a node gracefully (SIGTERM: Redis saves and exits), killing it
+    /// after [`STOP_GRACE`].
+    pub async fn stop(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
             Backend::Process(n) => n.stop().await,
             Backend::Docker(n) => n.stop().await,
         }
     }
 
-    /// Freezes the node (SIGSTOP / docker pause): alive but silent.
-    pub async fn pause(&mut self) -> Result<(), LaunchError> {
-        match &mut self.backend {
+    /// Freezes a node (SIGSTOP / docker pause): alive but silent.
+    pub async fn pause(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
             Backend::Process(n) => n.signal("STOP", "pause"),
             Backend::Docker(n) => n.pause().await,
         }
     }
 
     /// Thaws a paused node.
-    pub async fn resume(&mut self) -> Result<(), LaunchError> {
-        match &mut self.backend {
+    pub async fn resume(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
             Backend::Process(n) => n.signal("CONT", "resume"),
             Backend::Docker(n) => n.resume().await,
         }
     }
 
     /// Starts a stopped or killed node again with the same data directory
-    /// and waits until it answers.
-    pub async fn restart(&mut self) -> Result<(), LaunchError> {
-        let port = match &mut self.backend {
-            Backend::Process(n) => {
-                n.restart().await?;
-                n.port()
-            }
-            Backend::Docker(n) => {
-                n.restart().await?;
-                n.port()
+    /// and address, and waits until it answers.
+    pub async fn restart(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
+            Backend::Process(n) => n.restart().await?,
+            Backend::Docker(n) => n.restart().await?,
+        }
+        let target = self.node_target(self.node(id)?);
+        converge::wait_ping(&target, RESTART_TIMEOUT).await
+    }
+
+    /// Cuts a node off from its peers (replicas, Sentinels, cluster bus)
+    /// while clients on this host still reach it. Docker only.
+    pub async fn isolate(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
+            Backend::Process(_) => Err(unsupported_isolation("isolate")),
+            Backend::Docker(n) => n.isolate().await,
+        }
+    }
+
+    /// Reconnects an isolated node to its peers. Docker only.
+    pub async fn heal(&mut self, id: &str) -> Result<(), LaunchError> {
+        match &mut self.node_mut(id)?.backend {
+            Backend::Process(_) => Err(unsupported_isolation("heal")),
+            Backend::Docker(n) => n.heal().await,
+        }
+    }
+}
+
+fn unsupported_isolation(action: &'static str) -> LaunchError {
+    LaunchError::Unsupported {
+        action,
+        launcher: "process",
+        reason: "local processes share the loopback interface; cutting one off its peers needs the Docker launcher",
+    }
+}
+
+fn admin_target(addr: &Addr, credentials: Option<&Credentials>) -> Target {
+    match credentials {
+        Some(c) => Target::new(
+            addr.host.clone(),
+            addr.port,
+            Some("admin"),
+            Some(c.admin.clone()),
+        ),
+        None => Target::new(addr.host.clone(), addr.port, None, None),
+    }
+}
+
+async fn launch_processes(
+    topology: &Topology,
+    profile: Profile,
+    credentials: Option<&Credentials>,
+    options: &LaunchOptions,
+) -> Result<Vec<Node>, LaunchError> {
+    let server = options.server_bin().ok_or_else(|| {
+        LaunchError::Process("redis-server is not on PATH (set REDIS_SERVER_BIN)".into())
+    })?;
+    let sentinel = options.sentinel_bin();
+    let count = crate::spec::plan(topology, profile).len();
+    let ports = process::free_ports(count * 2)?;
+    let mut dirs = Vec::with_capacity(count);
+    let mut index = 0;
+    let specs = {
+        let mut place = |plan: &NodePlan| -> Placement {
+            let i = index;
+            index += 1;
+            let dir = process::node_dir(&plan.id);
+            let path = dir
+                .as_ref()
+                .map(|d| d.path().display().to_string())
+                .unwrap_or_default();
+            dirs.push(dir);
+            Placement {
+                bind: "127.0.0.1".into(),
+                port: ports[i],
+                bus_port: ports[count + i],
+                dir: path,
+                announce_host: "127.0.0.1".into(),
             }
         };
-        self.target.port = port;
-        self.wait_ready(READY_TIMEOUT).await
+        render_nodes(topology, profile, credentials, &mut place)?
+    };
+    let mut nodes = Vec::with_capacity(specs.len());
+    for (spec, dir) in specs.iter().zip(dirs) {
+        let node = process::ProcessNode::start(spec, dir?, &server, sentinel.as_deref()).await?;
+        nodes.push(Node {
+            id: spec.id.clone(),
+            role: spec.role,
+            announced: spec.announced(),
+            reachable: spec.announced(),
+            bus_port: spec.placement.bus_port,
+            backend: Backend::Process(node),
+        });
+    }
+    Ok(nodes)
+}
+
+async fn launch_containers(
+    topology: &Topology,
+    profile: Profile,
+    credentials: Option<&Credentials>,
+    options: &LaunchOptions,
+    map: &AddressMap,
+) -> Result<Vec<Node>, LaunchError> {
+    let name = docker::deployment_name();
+    let count = crate::spec::plan(topology, profile).len();
+    // The same number inside and outside, so name:port maps to 127.0.0.1:port.
+    let ports = process::free_ports(count)?;
+    let mut index = 0;
+    let specs: Vec<NodeSpec> = render_nodes(topology, profile, credentials, &mut |plan| {
+        let i = index;
+        index += 1;
+        Placement {
+            // Inside its own network namespace the node listens on every
+            // container interface; exposure is the published port's
+            // (host loopback only) and the deployment network's.
+            bind: "* -::*".into(),
+            port: ports[i],
+            bus_port: docker::BUS_PORT,
+            dir: docker::DATA_DIR.into(),
+            announce_host: format!("{name}-{}", plan.id),
+        }
+    })?;
+    let network = format!("{name}-net");
+    let mut nodes = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let container_name = spec.placement.announce_host.clone();
+        let node =
+            docker::ContainerNode::start(&options.redis_image, spec, &container_name, &network)
+                .await?;
+        map.insert_host(&container_name, "127.0.0.1");
+        nodes.push(Node {
+            id: spec.id.clone(),
+            role: spec.role,
+            announced: spec.announced(),
+            reachable: Addr::new("127.0.0.1", spec.placement.port),
+            bus_port: spec.placement.bus_port,
+            backend: Backend::Docker(Box::new(node)),
+        });
+    }
+    Ok(nodes)
+}
+
+/// A node's IP on the deployment network (cluster creation needs IPs).
+async fn peer_ip(node: &Node) -> Result<String, LaunchError> {
+    match &node.backend {
+        Backend::Process(_) => Ok(node.announced.host.clone()),
+        Backend::Docker(c) => c.peer_ip().await,
     }
 }
 
-/// The image the Docker launcher runs (`REDIS_IMAGE`, else the official one).
-pub fn redis_image() -> String {
-    std::env::var("REDIS_IMAGE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_REDIS_IMAGE.to_owned())
+/// A bounded connection for launch-time probes.
+async fn probe(target: &Target) -> Result<redis::aio::MultiplexedConnection, ClientError> {
+    connect(target, &converge::probe_timeouts()).await
 }
-
-fn admin_target(host: &str, port: u16, credentials: Option<&Credentials>) -> Target {
-    match credentials {
-        Some(c) => Target::new(host, port, Some("admin"), Some(c.admin.clone())),
-        None => Target::new(host, port, None, None),
-    }
-}
-
-/// Arguments that turn stock defaults into the deliberately weak server.
-/// Kept in one place so both launchers run the same weak configuration.
-fn stock_weak_args() -> Vec<String> {
-    [
-        "--protected-mode",
-        "no",
-        "--appendonly",
-        "no",
-        "--save",
-        "",
-        "--enable-debug-command",
-        "yes",
-        "--enable-module-command",
-        "yes",
-        "--enable-protected-configs",
-        "yes",
-        "--maxmemory-policy",
-        "allkeys-lru",
-        "--slowlog-log-slower-than",
-        "-1",
-        "--tcp-keepalive",
-        "0",
-        "--latency-monitor-threshold",
-        "0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
-}
-
-/// `maxmemory` for launched hardened servers: small, because they are
-/// ephemeral test deployments, and always below the host's memory.
-const LAUNCHED_MAXMEMORY: &str = "256mb";

@@ -1,102 +1,87 @@
-//! Local `redis-server` processes in a temp dir, on a free 127.0.0.1 port.
+//! Nodes as local `redis-server` / `redis-sentinel` processes, each on its
+//! own 127.0.0.1 port (and cluster bus port) in its own temp dir.
 
-use super::{stock_weak_args, LaunchError, Profile, LAUNCHED_MAXMEMORY};
-use crate::credentials::Credentials;
-use crate::policy::{render_redis_conf, render_users_acl, ServerParams};
-use std::path::PathBuf;
+use super::LaunchError;
+use crate::nodes::{NodeSpec, Program};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 
-/// The `redis-server` binary: `REDIS_SERVER_BIN`, else the first on PATH.
-pub(super) fn redis_server_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REDIS_SERVER_BIN").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
+/// Free loopback ports, all held open together so one call never returns
+/// the same port twice. Another process could still take one before the
+/// node binds it; the launch notices (the node exits) and says so.
+pub(super) fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
 }
 
-/// Asks the kernel for a free loopback port. Another process could take it
-/// before redis-server binds; `start` retries on that.
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// One temp dir per node, created before rendering (the config names it).
+pub(super) fn node_dir(id: &str) -> std::io::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("redis-{id}-"))
+        .tempdir()
 }
 
 pub(super) struct ProcessNode {
     dir: TempDir,
     bin: PathBuf,
-    port: u16,
     args: Vec<String>,
     child: Option<Child>,
 }
 
 impl ProcessNode {
+    /// Writes the node's files into `dir` and starts it.
     pub(super) async fn start(
-        profile: Profile,
-        credentials: Option<&Credentials>,
+        spec: &NodeSpec,
+        dir: TempDir,
+        server: &Path,
+        sentinel: Option<&Path>,
     ) -> Result<Self, LaunchError> {
-        let bin = redis_server_bin()
-            .ok_or_else(|| LaunchError::Process("redis-server is not on PATH".into()))?;
-        let mut dir = tempfile::Builder::new().prefix("redis-node-").tempdir()?;
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port()?;
-            let args = match (profile, credentials) {
-                (Profile::Hardened, Some(c)) => hardened_args(&dir, port, c)?,
-                _ => {
-                    let mut a = vec![
-                        "--port".to_owned(),
-                        port.to_string(),
-                        // Stock Redis binds every interface; tests here must
-                        // stay on loopback, so only the bind differs.
-                        "--bind".to_owned(),
-                        "127.0.0.1".to_owned(),
-                        "--dir".to_owned(),
-                        dir.path().display().to_string(),
-                    ];
-                    a.extend(stock_weak_args());
-                    a
-                }
-            };
-            let mut node = Self {
-                dir,
-                bin: bin.clone(),
-                port,
-                args,
-                child: None,
-            };
-            node.spawn()?;
-            // A port race shows up as an early exit; anything else is fatal.
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            match node.child.as_mut().map(Child::try_wait) {
-                Some(Ok(Some(status))) => {
-                    last = format!(
-                        "redis-server exited at start ({status}); see {}",
-                        node.log_path().display()
-                    );
-                    last.push_str(&format!(": {}", node.log_tail()));
-                    node.child = None;
-                    dir = std::mem::replace(&mut node.dir, tempfile::tempdir()?);
-                    continue;
-                }
-                _ => return Ok(node),
-            }
+        for (name, text) in &spec.files {
+            write_private(&dir.path().join(name), text)?;
         }
-        Err(LaunchError::Process(last))
+        let config = dir.path().join(spec.config_name).display().to_string();
+        let (bin, args) = match (spec.program, sentinel) {
+            (Program::Server, _) => (server.to_owned(), vec![config]),
+            (Program::Sentinel, Some(s)) => (s.to_owned(), vec![config]),
+            // redis-sentinel is redis-server under another name.
+            (Program::Sentinel, None) => (server.to_owned(), vec![config, "--sentinel".into()]),
+        };
+        let mut node = Self {
+            dir,
+            bin,
+            args,
+            child: None,
+        };
+        node.spawn()?;
+        // A port race or a config the binary rejects shows up as an exit.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(Ok(Some(status))) = node.child.as_mut().map(Child::try_wait) {
+            node.child = None;
+            return Err(LaunchError::Process(format!(
+                "{} exited at start ({status}): {}",
+                spec.id,
+                node.log_tail()
+            )));
+        }
+        Ok(node)
     }
 
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("redis.log")
     }
 
-    fn log_tail(&self) -> String {
+    /// The last lines of the node's log, for errors.
+    pub(super) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        text.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        let lines: Vec<&str> = text.lines().rev().take(3).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
     }
 
     fn spawn(&mut self) -> Result<(), LaunchError> {
@@ -116,18 +101,14 @@ impl ProcessNode {
         Ok(())
     }
 
-    pub(super) fn port(&self) -> u16 {
-        self.port
-    }
-
     pub(super) fn binary(&self) -> String {
         self.bin.display().to_string()
     }
 
-    fn pid(&self, action: &'static str) -> Result<i32, LaunchError> {
+    fn pid(&self, action: &'static str) -> Result<u32, LaunchError> {
         self.child
             .as_ref()
-            .and_then(|c| i32::try_from(c.id()).ok())
+            .map(Child::id)
             .ok_or(LaunchError::Control {
                 action,
                 reason: "the node is not running".into(),
@@ -172,8 +153,9 @@ impl ProcessNode {
 
     pub(super) async fn stop(&mut self) -> Result<(), LaunchError> {
         self.signal("TERM", "stop")?;
-        // Redis saves on SIGTERM; give it a bounded time, then kill.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        // Redis saves on SIGTERM and may take up to its shutdown-timeout
+        // (10 s) waiting for replicas; give it longer, then kill.
+        let deadline = tokio::time::Instant::now() + super::STOP_GRACE;
         while tokio::time::Instant::now() < deadline {
             if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
                 self.child = None;
@@ -201,27 +183,9 @@ impl Drop for ProcessNode {
     }
 }
 
-fn hardened_args(
-    dir: &TempDir,
-    port: u16,
-    credentials: &Credentials,
-) -> Result<Vec<String>, LaunchError> {
-    let acl_path = dir.path().join("users.acl");
-    let conf_path = dir.path().join("redis.conf");
-    let conf = render_redis_conf(&ServerParams {
-        bind: "127.0.0.1 -::1".into(),
-        port,
-        dir: dir.path().display().to_string(),
-        aclfile: acl_path.display().to_string(),
-        maxmemory: LAUNCHED_MAXMEMORY.into(),
-    })?;
-    write_private(&acl_path, &render_users_acl(credentials)?)?;
-    write_private(&conf_path, &conf)?;
-    Ok(vec![conf_path.display().to_string()])
-}
-
-/// Writes a file readable by its owner only: it holds password hashes.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// Writes a file readable by its owner only: it holds password hashes and,
+/// for replicas and Sentinels, clear-text secrets.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
