@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::ctx::Ctx;
+use crate::fleet::Fleet;
 
 /// A boxed future, so checks can live in one `&dyn Check` registry.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -29,6 +30,12 @@ pub enum Area {
     Memory,
     /// Server version.
     Version,
+    /// Replication between primaries and replicas.
+    Repl,
+    /// Sentinel.
+    Sentinel,
+    /// Redis Cluster.
+    Cluster,
 }
 
 impl Area {
@@ -43,6 +50,9 @@ impl Area {
             Area::Persistence => "persistence",
             Area::Memory => "memory",
             Area::Version => "version",
+            Area::Repl => "repl",
+            Area::Sentinel => "sentinel",
+            Area::Cluster => "cluster",
         }
     }
 }
@@ -102,11 +112,34 @@ impl Status {
 /// One command sent and what came back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Evidence {
+    /// The node that answered, when the check looked at several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The command as sent (secrets never appear: the verifier sends none
     /// in checks).
     pub command: String,
     /// The relevant part of the reply.
     pub observed: String,
+}
+
+impl Evidence {
+    /// Evidence from the node the check runs on.
+    pub fn new(command: impl Into<String>, observed: impl Into<String>) -> Self {
+        Self {
+            node: None,
+            command: command.into(),
+            observed: observed.into(),
+        }
+    }
+
+    /// Evidence from a named node (deployment-wide checks).
+    pub fn on(node: &str, command: impl Into<String>, observed: impl Into<String>) -> Self {
+        Self {
+            node: Some(node.to_owned()),
+            command: command.into(),
+            observed: observed.into(),
+        }
+    }
 }
 
 /// The result of one check.
@@ -163,6 +196,69 @@ pub struct Needs {
     pub disruptive: bool,
 }
 
+/// Where a check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// On every data node; each result names its node.
+    Node,
+    /// Once per deployment, over every node (`repl.*`, `sentinel.*`,
+    /// `cluster.*`).
+    Deployment,
+}
+
+/// The kinds of deployment a check applies to; on others it is not run
+/// and not reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applies {
+    /// One server.
+    pub standalone: bool,
+    /// Primary, replicas and Sentinels.
+    pub sentinel: bool,
+    /// Redis Cluster.
+    pub cluster: bool,
+}
+
+impl Applies {
+    /// Every kind.
+    pub const ALL: Self = Self {
+        standalone: true,
+        sentinel: true,
+        cluster: true,
+    };
+    /// Deployments with replicas (Sentinel and Cluster).
+    pub const REPLICATED: Self = Self {
+        standalone: false,
+        sentinel: true,
+        cluster: true,
+    };
+    /// Sentinel deployments.
+    pub const SENTINEL: Self = Self {
+        standalone: false,
+        sentinel: true,
+        cluster: false,
+    };
+    /// Cluster deployments.
+    pub const CLUSTER: Self = Self {
+        standalone: false,
+        sentinel: false,
+        cluster: true,
+    };
+
+    /// Names for docs: `standalone, sentinel, cluster`.
+    pub fn names(&self) -> String {
+        [
+            (self.standalone, "standalone"),
+            (self.sentinel, "sentinel"),
+            (self.cluster, "cluster"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 /// Static description of a check: the docs page and `verify list` come from it.
 #[derive(Debug)]
 pub struct CheckMeta {
@@ -176,6 +272,10 @@ pub struct CheckMeta {
     pub severity: Severity,
     /// What it needs.
     pub needs: Needs,
+    /// Per data node or once per deployment.
+    pub scope: Scope,
+    /// Which deployments it applies to.
+    pub applies: Applies,
     /// Why it matters, with a reference.
     pub why: &'static str,
     /// How to fix a failure: the `redis-conf/` line, Helm value or Terraform
@@ -187,7 +287,9 @@ pub struct CheckMeta {
 pub trait Check: Sync {
     /// Its description.
     fn meta(&self) -> &'static CheckMeta;
-    /// Evaluates the check against the context. Must never execute a
-    /// destructive command and must bound every wait (the context does).
-    fn run<'a>(&'a self, ctx: &'a Ctx) -> BoxFuture<'a, Outcome>;
+    /// Evaluates the check. Node-scoped checks look at `node` (one data
+    /// node); deployment-scoped checks at `fleet` (every node). Must never
+    /// execute a destructive command and must bound every wait (the
+    /// contexts do).
+    fn run<'a>(&'a self, fleet: &'a Fleet, node: &'a Ctx) -> BoxFuture<'a, Outcome>;
 }

@@ -2,12 +2,15 @@
 
 use crate::config::Workload;
 use crate::report::Format;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Checks a Redis deployment for production readiness, with evidence and a
 /// fix for every finding. With no --target it launches the project's
-/// hardened standalone deployment and verifies that.
+/// hardened deployment (--topology standalone|sentinel|cluster) and
+/// verifies that. On Sentinel and Cluster targets it discovers every node,
+/// runs the node checks on each data node and adds repl.*, sentinel.* and
+/// cluster.* checks.
 ///
 /// Exit codes: 0 every check passed (warnings allowed); 1 a deny-level check
 /// failed; 2 usage, configuration or connection error, or a check could not
@@ -19,29 +22,9 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Deployment to verify: redis://host:port or rediss://host:port.
-    #[arg(long, value_name = "URL", global = true)]
-    pub target: Option<String>,
-
-    /// ACL user to connect as (overrides the URL's user).
-    #[arg(long, value_name = "USER", global = true)]
-    pub user: Option<String>,
-
-    /// File whose first line is the password; else REDIS_PASSWORD is read.
-    #[arg(long, value_name = "FILE", global = true)]
-    pub password_file: Option<PathBuf>,
-
-    /// CA bundle for rediss:// targets (PEM).
-    #[arg(long, value_name = "FILE", global = true)]
-    pub tls_ca: Option<PathBuf>,
-
-    /// Client certificate for mutual TLS (PEM).
-    #[arg(long, value_name = "FILE", global = true)]
-    pub tls_cert: Option<PathBuf>,
-
-    /// Key of the client certificate (PEM).
-    #[arg(long, value_name = "FILE", global = true)]
-    pub tls_key: Option<PathBuf>,
+    /// Target, credential, TLS and launch flags (shared with loadtest).
+    #[command(flatten)]
+    pub target: topology::args::TargetArgs,
 
     /// Settings file; `verify.toml` in the working directory is used when present.
     #[arg(long, value_name = "FILE", global = true)]
@@ -70,11 +53,6 @@ pub struct Cli {
     /// Seconds to wait for each reply.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS", global = true)]
     pub timeout: f64,
-
-    /// Without --target: which deployment to launch. `stock` is Redis with
-    /// its defaults made deliberately weak, to see every check fail.
-    #[arg(long, value_enum, default_value = "hardened", global = true)]
-    pub launch: LaunchProfile,
 }
 
 /// Subcommands.
@@ -86,13 +64,4 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
-}
-
-/// Which deployment to launch without --target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LaunchProfile {
-    /// The project's hardening policy from redis-conf/.
-    Hardened,
-    /// Stock defaults made weak (no auth, no persistence, DEBUG on, allkeys-lru).
-    Stock,
 }

@@ -7,6 +7,12 @@
 //!
 //! [severity]
 //! "version.known-cves" = "deny"   # deny | warn | allow (allow = do not run)
+//!
+//! [topology]                # what a Sentinel or Cluster target should look like
+//! replicas = 2              # replicas each primary should have
+//! sentinels = 3             # Sentinels there should be (never fewer than 3)
+//! min_replicas_to_write = 1 # the policy's value (default: 1 Sentinel, 0 Cluster)
+//! max_replica_lag_seconds = 10
 //! ```
 
 use crate::check::Severity;
@@ -54,6 +60,24 @@ struct RawConfig {
     persistence: Option<PersistenceIntent>,
     #[serde(default)]
     severity: BTreeMap<String, Severity>,
+    #[serde(default)]
+    topology: TopologySettings,
+}
+
+/// `[topology]`: the declared shape and replication policy of a Sentinel or
+/// Cluster deployment. Unset values are taken from the launched spec, from
+/// what the deployment reports, or from the policy's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySettings {
+    /// Replicas each primary should have.
+    pub replicas: Option<usize>,
+    /// Sentinels there should be.
+    pub sentinels: Option<usize>,
+    /// `min-replicas-to-write` the policy declares.
+    pub min_replicas_to_write: Option<u32>,
+    /// Largest acceptable replica lag (`master_last_io_seconds_ago`).
+    pub max_replica_lag_seconds: Option<u64>,
 }
 
 /// Validated settings.
@@ -68,6 +92,8 @@ pub struct Settings {
     pub persistence: PersistenceIntent,
     /// Severity overrides by check id.
     pub severity: BTreeMap<String, Severity>,
+    /// Declared topology and replication policy.
+    pub topology: TopologySettings,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -133,6 +159,7 @@ impl Settings {
             app_user: raw.app_user,
             persistence: raw.persistence.unwrap_or_default(),
             severity: raw.severity,
+            topology: raw.topology,
             config_file: Some(path.to_owned()),
         })
     }
@@ -155,6 +182,13 @@ mod tests {
         assert_eq!(s.app_user.as_deref(), Some("web"));
         assert_eq!(s.persistence, PersistenceIntent::AofOnly);
         assert_eq!(s.severity["version.known-cves"], Severity::Deny);
+        let t = parse("[topology]\nreplicas = 2\nmin_replicas_to_write = 1\n").unwrap();
+        assert_eq!(t.topology.replicas, Some(2));
+        assert_eq!(t.topology.min_replicas_to_write, Some(1));
+        assert!(matches!(
+            parse("[topology]\nreplica = 2"),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

@@ -15,21 +15,24 @@ pub mod cli;
 pub mod config;
 pub mod ctx;
 pub mod cves;
+pub mod discover;
 pub mod docs;
 pub mod exit;
+pub mod fleet;
 pub mod info;
 pub mod probe;
 pub mod report;
 pub mod runner;
 
 use clap::Parser;
-use cli::{Cli, Command, LaunchProfile};
+use cli::{Cli, Command};
 use config::Settings;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
-use topology::{Deployment, Profile, Target, TargetOptions, Timeouts, TlsFiles, Topology};
+use topology::args::Resolved;
+use topology::{LaunchOptions, Timeouts};
 
 /// Runs the CLI with `args` and returns the exit code.
 pub fn main_with_args<I, T>(args: I) -> i32
@@ -90,59 +93,53 @@ async fn run(cli: Cli) -> i32 {
             ),
         };
 
-    // Keep the launched deployment alive until the report is written.
-    let mut _deployment = None;
-    let (target, launched) = match &cli.target {
-        Some(url) => {
-            let options = TargetOptions {
-                user: cli.user.clone(),
-                password_file: cli.password_file.clone(),
-                password_from_env: true,
-                tls: TlsFiles {
-                    ca: cli.tls_ca.clone(),
-                    cert: cli.tls_cert.clone(),
-                    key: cli.tls_key.clone(),
-                },
-            };
-            match Target::parse(url, &options) {
-                Ok(t) => (t, None),
-                Err(e) => return fatal(&e.to_string()),
-            }
-        }
-        None => {
-            let profile = match cli.launch {
-                LaunchProfile::Hardened => Profile::Hardened,
-                LaunchProfile::Stock => Profile::Stock,
-            };
-            eprintln!(
-                "verify: no --target given; launching the {} standalone deployment",
-                if profile == Profile::Hardened {
-                    "hardened"
-                } else {
-                    "stock (weak)"
-                }
-            );
-            match Deployment::launch(&Topology::Standalone, profile).await {
-                Ok(d) => {
-                    let t = d.target.clone();
-                    let desc = d.describe();
-                    _deployment = Some(d);
-                    (t, Some(desc))
-                }
-                Err(e) => return fatal(&e.to_string()),
-            }
-        }
-    };
-
-    let conn = match topology::connect(&target, &timeouts).await {
-        Ok(c) => c,
+    let options = match LaunchOptions::from_env() {
+        Ok(o) => o,
         Err(e) => return fatal(&e.to_string()),
     };
-    let ctx = ctx::Ctx::live(target.clone(), conn, timeouts, settings.clone());
-    let results = runner::run_checks(&ctx, checks::REGISTRY).await;
+    if cli.target.target.is_none() {
+        eprintln!(
+            "verify: no --target given; launching the {} {} deployment",
+            match cli.target.launch {
+                topology::args::LaunchProfile::Hardened => "hardened",
+                topology::args::LaunchProfile::Weak => "weak",
+            },
+            cli.target.topology.spec().kind(),
+        );
+    }
+    // Keep the launched deployment alive until the report is written.
+    let (service, launched, view, _deployment) = match cli.target.resolve(&options).await {
+        Ok(Resolved::Existing(s)) => (s, None, None, None),
+        Ok(Resolved::Launched(d)) => (
+            d.service(),
+            Some(d.describe()),
+            Some(discover::LaunchedView::of(&d)),
+            Some(d),
+        ),
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let fleet = match discover::discover(&service, &timeouts, &settings, view).await {
+        Ok(f) => f,
+        Err(e) => return fatal(&e),
+    };
+    let results = runner::run_checks(&fleet, checks::REGISTRY).await;
     let report = runner::Report {
-        target: target.redacted(),
+        target: service.redacted(),
         launched,
+        topology: fleet.kind.name(),
+        nodes: fleet
+            .data
+            .iter()
+            .chain(&fleet.sentinels)
+            .map(|m| (m.label.clone(), m.role))
+            .chain(
+                fleet
+                    .unreachable
+                    .iter()
+                    .map(|(l, _)| (l.clone(), fleet::Role::Unknown)),
+            )
+            .collect(),
+        notes: fleet.notes.clone(),
         settings,
         results,
     };

@@ -1,8 +1,8 @@
 //! Runs the registry against a context and collects the report.
 
-use crate::check::{Check, CheckMeta, Outcome, Severity, Status};
-use crate::ctx::Ctx;
+use crate::check::{Check, CheckMeta, Outcome, Scope, Severity, Status};
 use crate::exit;
+use crate::fleet::{Fleet, FleetKind};
 use std::time::{Duration, Instant};
 
 /// Upper bound for one check; each command inside is bounded by the
@@ -16,6 +16,9 @@ pub struct CheckResult {
     pub meta: &'static CheckMeta,
     /// Severity after `verify.toml` overrides.
     pub severity: Severity,
+    /// The node it concerns (node-scoped checks); `None` for
+    /// deployment-wide checks.
+    pub node: Option<String>,
     /// What it found.
     pub outcome: Outcome,
     /// How long it took.
@@ -36,6 +39,12 @@ pub struct Report {
     pub target: String,
     /// How the deployment was obtained, when the verifier launched it.
     pub launched: Option<String>,
+    /// `standalone`, `sentinel` or `cluster`.
+    pub topology: &'static str,
+    /// Every node the run looked at: (label, role).
+    pub nodes: Vec<(String, crate::fleet::Role)>,
+    /// What discovery noticed.
+    pub notes: Vec<String>,
     /// Settings used.
     pub settings: crate::config::Settings,
     /// Results in registry order.
@@ -104,34 +113,88 @@ impl Report {
     }
 }
 
-/// Runs `checks` in order.
-pub async fn run_checks(ctx: &Ctx, checks: &[&dyn Check]) -> Vec<CheckResult> {
-    let mut results = Vec::with_capacity(checks.len());
+fn applies(meta: &CheckMeta, kind: &FleetKind) -> bool {
+    match kind {
+        FleetKind::Standalone => meta.applies.standalone,
+        FleetKind::Sentinel { .. } => meta.applies.sentinel,
+        FleetKind::Cluster => meta.applies.cluster,
+    }
+}
+
+/// Runs `checks` in registry order: node-scoped ones on every data node,
+/// deployment-scoped ones once. Checks that do not apply to this kind of
+/// deployment are left out of the report.
+pub async fn run_checks(fleet: &Fleet, checks: &[&dyn Check]) -> Vec<CheckResult> {
+    let mut results = Vec::new();
     for check in checks {
         let meta = check.meta();
-        let severity = ctx
+        if !applies(meta, &fleet.kind) {
+            continue;
+        }
+        let severity = fleet
             .settings
             .severity
             .get(meta.id)
             .copied()
             .unwrap_or(meta.severity);
-        let started = Instant::now();
-        let outcome = if severity == Severity::Allow {
-            Outcome::skip("disabled in verify.toml (severity = \"allow\")")
-        } else if meta.needs.disruptive {
-            Outcome::skip("disruptive drill: not requested")
-        } else {
-            match tokio::time::timeout(CHECK_TIMEOUT, check.run(ctx)).await {
-                Ok(o) => o,
-                Err(_) => Outcome::error(format!("did not finish within {CHECK_TIMEOUT:?}")),
+        match meta.scope {
+            Scope::Node => {
+                for member in &fleet.data {
+                    let started = Instant::now();
+                    let outcome = run_one(*check, severity, fleet, &member.ctx).await;
+                    results.push(CheckResult {
+                        meta,
+                        severity,
+                        node: Some(member.label.clone()),
+                        outcome,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                if meta.id == "conn.reachable" {
+                    for (label, why) in &fleet.unreachable {
+                        results.push(CheckResult {
+                            meta,
+                            severity,
+                            node: Some(label.clone()),
+                            outcome: Outcome::fail(format!("discovered but not reachable: {why}")),
+                            elapsed: Duration::ZERO,
+                        });
+                    }
+                }
             }
-        };
-        results.push(CheckResult {
-            meta,
-            severity,
-            outcome,
-            elapsed: started.elapsed(),
-        });
+            Scope::Deployment => {
+                let Some(first) = fleet.data.first() else {
+                    continue;
+                };
+                let started = Instant::now();
+                let outcome = run_one(*check, severity, fleet, &first.ctx).await;
+                results.push(CheckResult {
+                    meta,
+                    severity,
+                    node: None,
+                    outcome,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
     }
     results
+}
+
+async fn run_one(
+    check: &dyn Check,
+    severity: Severity,
+    fleet: &Fleet,
+    ctx: &crate::ctx::Ctx,
+) -> Outcome {
+    if severity == Severity::Allow {
+        Outcome::skip("disabled in verify.toml (severity = \"allow\")")
+    } else if check.meta().needs.disruptive {
+        Outcome::skip("disruptive drill: not requested")
+    } else {
+        match tokio::time::timeout(CHECK_TIMEOUT, check.run(fleet, ctx)).await {
+            Ok(o) => o,
+            Err(_) => Outcome::error(format!("did not finish within {CHECK_TIMEOUT:?}")),
+        }
+    }
 }

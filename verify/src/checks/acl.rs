@@ -1,6 +1,6 @@
 //! `acl.*`: what the application's user is allowed to do.
 
-use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::{value_text, Ctx};
 use crate::probe::Permission;
 
@@ -13,6 +13,8 @@ static DANGEROUS: CheckMeta = CheckMeta {
     title: "The application user cannot run dangerous or admin commands",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "A compromised or buggy application must not be able to wipe the data (FLUSHALL), stall the server (KEYS, DEBUG), reconfigure it (CONFIG SET, ACL SETUSER, REPLICAOF, MODULE LOAD) or stop it. ACLs are the supported control since Redis 6; rename-command breaks replication and tooling. https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/",
     remediation: "redis-conf/users.acl: `user app on #<sha256> ~* &* +@all -@dangerous -@admin` (the Helm chart renders the same file; the Terraform module creates the same `app` user, `create_users`).",
 };
@@ -48,6 +50,7 @@ impl DangerousCommands {
         let mut allowed = Vec::new();
         let mut unknown = Vec::new();
         let mut evidence = vec![Evidence {
+            node: None,
             command: "ACL WHOAMI".into(),
             observed: format!("{whoami} ({note})"),
         }];
@@ -75,7 +78,11 @@ impl DangerousCommands {
                     format!("unknown: {s}")
                 }
             };
-            evidence.push(Evidence { command, observed });
+            evidence.push(Evidence {
+                node: None,
+                command,
+                observed,
+            });
         }
         if !allowed.is_empty() {
             Outcome::fail(format!("user `{user}` may run {}", allowed.join(", "))).with(evidence)

@@ -1,6 +1,6 @@
 //! `auth.*`: who can talk to the server without credentials.
 
-use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::{value_text, Ctx};
 
 /// `auth.required`
@@ -12,6 +12,8 @@ static REQUIRED: CheckMeta = CheckMeta {
     title: "Clients must authenticate before running commands",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "An open Redis is found by scanners within minutes and used to read sessions, wipe rate limits, or write SSH keys and cron jobs through CONFIG SET dir (the 2015-2018 mass compromises). Redis security docs: https://redis.io/docs/latest/operate/oss_and_stack/management/security/",
     remediation: "Disable the default user and give every client its own ACL user: redis-conf/users.acl `user default off …` (the Helm chart renders the same file, passwords from `auth.existingSecret` or generated; the Terraform module's `create_users` makes ElastiCache's default user off).",
 };
@@ -22,6 +24,7 @@ impl Required {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
         let reply = ctx.anonymous_ping().await;
         let evidence = vec![Evidence {
+            node: None,
             command: "PING (new connection, no credentials)".into(),
             observed: match &reply {
                 Ok(s) => s.clone(),
@@ -50,6 +53,8 @@ static DEFAULT_USER: CheckMeta = CheckMeta {
     title: "The `default` user is off or has a password, never `nopass`",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Every new connection is logged in as `default`. With `nopass` anyone who reaches the port has that user's permissions, which are all commands unless changed. Redis ACL docs: https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/",
     remediation: "redis-conf/users.acl: `user default off resetpass -@all` (or give it a password and minimal rights).",
 };
@@ -62,6 +67,7 @@ impl DefaultUser {
             Ok(v) => {
                 let flags = user_flags(&v);
                 let evidence = vec![Evidence {
+                    node: None,
                     command: "ACL GETUSER default".into(),
                     observed: format!("flags: {}", flags.join(" ")),
                 }];
@@ -81,10 +87,12 @@ impl DefaultUser {
                 let anon = ctx.anonymous_ping().await;
                 let evidence = vec![
                     Evidence {
+                        node: None,
                         command: "ACL GETUSER default".into(),
                         observed: e,
                     },
                     Evidence {
+                        node: None,
                         command: "PING (new connection, no credentials)".into(),
                         observed: match &anon {
                             Ok(s) => s.clone(),

@@ -1,7 +1,7 @@
 //! `config.*`: server settings that limit damage and keep evidence.
 
 use super::config_evidence;
-use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::{Ctx, Unavailable};
 
 /// Reads several CONFIG parameters, or returns the outcome to report when
@@ -40,6 +40,8 @@ static DEBUG_MODULE: CheckMeta = CheckMeta {
     title: "DEBUG and MODULE commands are disabled",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "DEBUG can crash or freeze the server and read memory; MODULE LOAD runs native code inside it. Since Redis 7.0 both are off by default and must stay off unless a specific need is documented. https://raw.githubusercontent.com/redis/redis/7.0/redis.conf (enable-debug-command)",
     remediation: "redis-conf/redis.conf: `enable-debug-command no` and `enable-module-command no`.",
 };
@@ -88,6 +90,8 @@ static PROTECTED_CONFIGS: CheckMeta = CheckMeta {
     title: "Protected configs (dir, dbfilename, …) cannot be changed at run time",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "CONFIG SET dir + dbfilename + SAVE writes a file anywhere the server can write: the classic route from CONFIG access to code execution (authorized_keys, cron). Redis 7.0 blocks it with enable-protected-configs no.",
     remediation: "redis-conf/redis.conf: `enable-protected-configs no`.",
 };
@@ -127,6 +131,8 @@ static TIMEOUTS: CheckMeta = CheckMeta {
     title: "Idle clients time out and dead peers are detected",
     severity: Severity::Warn,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Without `timeout` leaked connections accumulate until maxclients refuses new ones; without `tcp-keepalive` half-open connections to crashed clients or lost networks are never noticed.",
     remediation: "redis-conf/redis.conf: `timeout 300` and `tcp-keepalive 60` (Terraform parameter group and Helm config carry the same values).",
 };
@@ -167,6 +173,8 @@ static SLOWLOG: CheckMeta = CheckMeta {
     title: "Slow commands are logged",
     severity: Severity::Warn,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "The slow log is the first evidence when latency spikes: which command, which key pattern, which client. Disabled (-1) or too short it records nothing useful.",
     remediation: "redis-conf/redis.conf: `slowlog-log-slower-than 10000` and `slowlog-max-len 256`.",
 };
@@ -220,6 +228,8 @@ static LATENCY: CheckMeta = CheckMeta {
     title: "The latency monitor records spikes",
     severity: Severity::Warn,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "LATENCY DOCTOR and LATENCY HISTORY only have data when latency-monitor-threshold is set; fork, fsync and eviction stalls are otherwise invisible after the fact. https://redis.io/docs/latest/operate/oss_and_stack/management/optimization/latency-monitor/",
     remediation: "redis-conf/redis.conf: `latency-monitor-threshold 100`.",
 };

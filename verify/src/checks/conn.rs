@@ -1,7 +1,7 @@
 //! `conn.*`: can the verifier reach and use the server.
 
 use super::info_evidence;
-use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::{value_text, Ctx};
 
 /// `conn.reachable`
@@ -13,6 +13,8 @@ static REACHABLE: CheckMeta = CheckMeta {
     title: "Server answers and accepts a write",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Every other check assumes a working connection. The version and role are evidence for the rest of the report; a write round-trip under the run's own key prefix shows the server accepts writes (a primary that rejects writes, e.g. when out of memory, fails rate limits and sessions).",
     remediation: "Check the URL, credentials and network path; see the error for which of them failed.",
 };
@@ -24,6 +26,7 @@ impl Reachable {
         let mut evidence = Vec::new();
         match ctx.cmd(&["PING"]).await {
             Ok(v) => evidence.push(Evidence {
+                node: None,
                 command: "PING".into(),
                 observed: value_text(&v),
             }),
@@ -68,6 +71,7 @@ impl Reachable {
             let get = ctx.cmd(&["GET", &key]).await;
             let del = ctx.cmd(&["DEL", &key]).await;
             evidence.push(Evidence {
+                node: None,
                 command: format!("SET {key} 1 PX 60000 NX; GET; DEL"),
                 observed: format!(
                     "{:?} / {:?} / {:?}",
@@ -93,6 +97,7 @@ impl Reachable {
             };
         }
         evidence.push(Evidence {
+            node: None,
             command: format!(
                 "SET {}probe{{N}} … ({CLUSTER_KEY_ATTEMPTS} hash tags)",
                 ctx.key_prefix

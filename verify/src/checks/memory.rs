@@ -1,7 +1,7 @@
 //! `memory.*`: memory limits and what happens when they are reached.
 
 use super::info_fields;
-use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Needs, Outcome, Scope, Severity};
 use crate::config::Workload;
 use crate::ctx::Ctx;
 
@@ -14,6 +14,8 @@ static MAXMEMORY: CheckMeta = CheckMeta {
     title: "maxmemory is set and below the host's memory",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Without a limit Redis grows until the kernel's OOM killer ends it, losing everything since the last fsync and taking every feature built on it down at once. Leave room for fork copy-on-write during BGSAVE/AOF rewrite. https://redis.io/docs/latest/develop/reference/eviction/",
     remediation: "redis-conf/redis.conf: `maxmemory <about 60-75% of the memory available to Redis>` (Helm: `redis.maxmemory`, at most 80% of `redis.resources.limits.memory`; ElastiCache derives it from the Terraform `node_type`).",
 };
@@ -83,6 +85,8 @@ static EVICTION: CheckMeta = CheckMeta {
     title: "Eviction policy fits the declared workload",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "For state (sessions, rate limits, lockouts, locks) any eviction fails open: a counter resets, a lock is silently released, a revoked session is forgotten. These keys carry TTLs, so volatile-* policies evict them too; only noeviction turns a full server into visible errors. A cache is the opposite: allkeys-lru/lfu. https://redis.io/docs/latest/develop/reference/eviction/",
     remediation: "redis-conf/redis.conf: `maxmemory-policy noeviction` for state; run caches on a separate instance with `allkeys-lfu` and declare `workload = \"cache\"` in verify.toml.",
 };

@@ -1,8 +1,10 @@
 //! Every check, one module per family, and the ordered registry.
 
 /// Implements [`Check`] for a unit struct with a `static CheckMeta` and an
-/// `async fn evaluate(&self, ctx: &Ctx) -> Outcome`, so each check module
-/// holds only what differs: its description and its logic.
+/// `async fn evaluate(&self, ctx: &Ctx) -> Outcome` (node-scoped checks) or,
+/// with `fleet`, `async fn evaluate(&self, fleet: &Fleet) -> Outcome`
+/// (deployment-scoped checks), so each check module holds only what
+/// differs: its description and its logic.
 macro_rules! check_type {
     ($ty:ident, $meta:ident) => {
         impl crate::check::Check for $ty {
@@ -11,9 +13,24 @@ macro_rules! check_type {
             }
             fn run<'a>(
                 &'a self,
+                _fleet: &'a crate::fleet::Fleet,
                 ctx: &'a crate::ctx::Ctx,
             ) -> crate::check::BoxFuture<'a, crate::check::Outcome> {
                 Box::pin(self.evaluate(ctx))
+            }
+        }
+    };
+    ($ty:ident, $meta:ident, fleet) => {
+        impl crate::check::Check for $ty {
+            fn meta(&self) -> &'static crate::check::CheckMeta {
+                &$meta
+            }
+            fn run<'a>(
+                &'a self,
+                fleet: &'a crate::fleet::Fleet,
+                _ctx: &'a crate::ctx::Ctx,
+            ) -> crate::check::BoxFuture<'a, crate::check::Outcome> {
+                Box::pin(self.evaluate(fleet))
             }
         }
     };
@@ -58,10 +75,7 @@ pub fn ids() -> Vec<&'static str> {
 
 /// Evidence for a `CONFIG GET`.
 fn config_evidence(name: &str, value: &str) -> Evidence {
-    Evidence {
-        command: format!("CONFIG GET {name}"),
-        observed: value.to_owned(),
-    }
+    Evidence::new(format!("CONFIG GET {name}"), value)
 }
 
 /// `INFO <section>` and the evidence of `fields` in it, or the error outcome
@@ -81,10 +95,7 @@ async fn info_fields(
 
 /// Evidence for INFO fields.
 fn info_evidence(section: &str, fields: &[String]) -> Evidence {
-    Evidence {
-        command: format!("INFO {section}"),
-        observed: fields.join(" "),
-    }
+    Evidence::new(format!("INFO {section}"), fields.join(" "))
 }
 
 #[cfg(test)]
@@ -92,16 +103,20 @@ pub(crate) mod testing {
     //! Helpers to run a check over captured replies.
     use crate::check::{Check, Outcome};
     use crate::config::Settings;
-    use crate::ctx::{Captured, Ctx};
+    use crate::ctx::Captured;
 
     pub fn run_with(check: &dyn Check, captured: Captured, settings: Settings) -> Outcome {
-        let target = topology::Target::new("127.0.0.1", 6379, Some("admin"), None);
-        let ctx = Ctx::captured(target, captured, settings);
+        let fleet = crate::fleet::Fleet::captured_standalone(captured, settings);
+        run_fleet(check, &fleet)
+    }
+
+    /// Runs a check over a captured fleet (deployment-scoped checks).
+    pub fn run_fleet(check: &dyn Check, fleet: &crate::fleet::Fleet) -> Outcome {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(check.run(&ctx))
+            .block_on(check.run(fleet, &fleet.data[0].ctx))
     }
 
     pub fn run(check: &dyn Check, captured: Captured) -> Outcome {
@@ -136,9 +151,9 @@ mod tests {
     #[test]
     fn every_check_id_named_in_redis_conf_exists() {
         let ids = ids();
-        for line in topology::policy::REDIS_CONF_TEMPLATE
-            .lines()
-            .chain(topology::policy::USERS_ACL_TEMPLATE.lines())
+        for line in topology::policy::TEMPLATES
+            .iter()
+            .flat_map(|(_, text)| text.lines())
         {
             if let Some((_, rest)) = line.split_once("check: ") {
                 for id in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {

@@ -1,7 +1,7 @@
 //! `net.*`: network exposure.
 
 use super::config_evidence;
-use crate::check::{Area, CheckMeta, Evidence, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::{Ctx, Unavailable};
 
 /// `net.protected-mode`
@@ -13,6 +13,8 @@ static PROTECTED_MODE: CheckMeta = CheckMeta {
     title: "Protected mode is on, or its absence is covered by bind and auth",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Protected mode refuses non-loopback clients while the default user has no password: the safety net when an ACL file is lost or a config is reset. Turning it off is how most exposed instances became exposed. https://redis.io/docs/latest/operate/oss_and_stack/management/security/#protected-mode",
     remediation: "redis-conf/redis.conf: `protected-mode yes`.",
 };
@@ -26,6 +28,8 @@ static BIND: CheckMeta = CheckMeta {
     title: "Not bound to every interface without authentication and TLS",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "`bind *` accepts connections on every address of the host, including public ones. Listening widely is only safe when clients must authenticate and traffic is encrypted. https://redis.io/docs/latest/operate/oss_and_stack/management/security/#network-security",
     remediation: "redis-conf/redis.conf: `bind` to the addresses clients use (127.0.0.1 locally; in a container the published port decides exposure); enable TLS (`tls-port`) when listening beyond a private network.",
 };
@@ -61,6 +65,7 @@ async fn auth_required(ctx: &Ctx) -> (bool, Evidence) {
     (
         matches!(&reply, Err(e) if e.contains("NOAUTH")),
         Evidence {
+            node: None,
             command: "PING (new connection, no credentials)".into(),
             observed,
         },

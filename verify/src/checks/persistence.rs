@@ -1,7 +1,7 @@
 //! `persistence.*`: what survives a restart.
 
 use super::{config_evidence, info_fields};
-use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Needs, Outcome, Scope, Severity};
 use crate::config::{PersistenceIntent, Workload};
 use crate::ctx::Ctx;
 
@@ -14,6 +14,8 @@ static AOF: CheckMeta = CheckMeta {
     title: "Append-only file on, fsync every second or always, last write ok",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Without AOF a crash loses every write since the last snapshot, minutes of rate-limit counters, lockouts and idempotency keys: a restart silently re-opens what they closed. `appendfsync no` leaves it to the kernel (up to ~30 s). https://redis.io/docs/latest/operate/oss_and_stack/management/persistence/",
     remediation: "redis-conf/redis.conf: `appendonly yes` and `appendfsync everysec`.",
 };
@@ -88,6 +90,8 @@ static RDB: CheckMeta = CheckMeta {
     title: "Snapshots configured (or AOF-only by intent), last BGSAVE ok",
     severity: Severity::Deny,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "RDB snapshots are the compact backups to ship off the host and the fastest restart. A failing BGSAVE (disk full, fork denied) also stops writes when stop-writes-on-bgsave-error is on. https://redis.io/docs/latest/operate/oss_and_stack/management/persistence/",
     remediation: "redis-conf/redis.conf: `save 3600 1 300 100 60 10000`; or declare `persistence = \"aof-only\"` in verify.toml.",
 };

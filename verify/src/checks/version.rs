@@ -1,7 +1,7 @@
 //! `version.*`: the server version against known vulnerabilities.
 
 use super::info_fields;
-use crate::check::{Area, CheckMeta, Needs, Outcome, Severity};
+use crate::check::{Applies, Area, CheckMeta, Needs, Outcome, Scope, Severity};
 use crate::ctx::Ctx;
 use crate::cves;
 
@@ -14,6 +14,8 @@ static KNOWN_CVES: CheckMeta = CheckMeta {
     title: "Server version has no known CVEs",
     severity: Severity::Warn,
     needs: Needs { disruptive: false },
+    scope: Scope::Node,
+    applies: Applies::ALL,
     why: "Several Redis CVEs allow remote code execution by any authenticated client through Lua (CVE-2025-49844 \"RediShell\", CVE-2024-46981, CVE-2022-24834); ACLs do not help when the application user may run EVAL. Distributions backport fixes without changing the version, so a match is reported as a warning to confirm against the vendor's advisory. https://github.com/redis/redis/security/advisories",
     remediation: "Upgrade to a fixed release (7.2.11, 7.4.6, 8.0.4, 8.2.2 or later; Helm: image.tag; Terraform: engine_version) or confirm the distribution's backport, then set this check to `allow` in verify.toml.",
 };

@@ -1,0 +1,413 @@
+//! Finds every node of the target and opens a context on each.
+//!
+//! A `redis://` target is one node. A Sentinel target is asked for its
+//! primary, replicas and peer Sentinels; a Cluster seed for `CLUSTER NODES`.
+//! Announced addresses go through the service's address map. A launched
+//! deployment also contributes its own node list (a replica whose link
+//! never came up is unknown to Sentinel, but still a node to check) and its
+//! ids as labels. Only the entry point failing is fatal; any other node
+//! that does not answer is reported as unreachable.
+
+use crate::config::Settings;
+use crate::ctx::{value_text, Ctx};
+use crate::fleet::{Expected, Fleet, FleetKind, Member, Role};
+use redis::Value;
+use std::collections::BTreeMap;
+use topology::{Addr, Service, ServiceKind, Target, Timeouts};
+
+/// What a launched deployment knows about itself.
+#[derive(Clone, Debug, Default)]
+pub struct LaunchedView {
+    /// (id, announced address, is a Sentinel) per node.
+    pub nodes: Vec<(String, Addr, bool)>,
+    /// The shape it was launched with.
+    pub expected: Expected,
+}
+
+impl LaunchedView {
+    /// The view of a launched deployment.
+    pub fn of(d: &topology::Deployment) -> Self {
+        let expected = match d.topology {
+            topology::Topology::Standalone => Expected::default(),
+            topology::Topology::Sentinel {
+                replicas,
+                sentinels,
+                ..
+            } => Expected {
+                replicas_per_primary: Some(usize::from(replicas)),
+                sentinels: Some(usize::from(sentinels)),
+            },
+            topology::Topology::Cluster {
+                replicas_per_shard, ..
+            } => Expected {
+                replicas_per_primary: Some(usize::from(replicas_per_shard)),
+                sentinels: None,
+            },
+        };
+        Self {
+            nodes: d
+                .nodes()
+                .iter()
+                .map(|n| (n.id.clone(), n.announced.clone(), n.is_sentinel()))
+                .collect(),
+            expected,
+        }
+    }
+
+    fn label(&self, announced: &Addr) -> String {
+        self.nodes
+            .iter()
+            .find(|(_, a, _)| a == announced)
+            .map(|(id, _, _)| id.clone())
+            .unwrap_or_else(|| announced.to_string())
+    }
+}
+
+struct Builder<'a> {
+    service: &'a Service,
+    timeouts: Timeouts,
+    settings: &'a Settings,
+    launched: LaunchedView,
+    fleet: Fleet,
+    seen: Vec<Addr>,
+}
+
+impl Builder<'_> {
+    async fn add(&mut self, announced: Addr, target: Target, role: Role, sentinel: bool) {
+        if self.seen.contains(&announced) {
+            return;
+        }
+        self.seen.push(announced.clone());
+        let label = self.launched.label(&announced);
+        let reached = target.address();
+        if reached != announced.to_string() {
+            self.fleet.notes.push(format!(
+                "{label}: announced as {announced}, reached at {reached}"
+            ));
+        }
+        match topology::connect(&target, &self.timeouts).await {
+            Ok(conn) => {
+                let ctx = Ctx::live(target, conn, self.timeouts, self.settings.clone());
+                let role = if sentinel {
+                    Role::Sentinel
+                } else {
+                    refine_role(&ctx, role).await
+                };
+                let member = Member { label, role, ctx };
+                if sentinel {
+                    self.fleet.sentinels.push(member);
+                } else {
+                    self.fleet.data.push(member);
+                }
+            }
+            Err(e) => self.fleet.unreachable.push((label, e.to_string())),
+        }
+    }
+
+    /// Nodes of the launched deployment discovery did not find.
+    async fn add_launched_rest(&mut self) {
+        for (id, announced, sentinel) in self.launched.nodes.clone() {
+            if self.seen.contains(&announced) {
+                continue;
+            }
+            self.fleet.notes.push(format!(
+                "{id}: not reported by the deployment; checked because it was launched"
+            ));
+            let target = if sentinel {
+                self.service.sentinel_target(&announced)
+            } else {
+                self.service.data_target(&announced)
+            };
+            self.add(announced, target, Role::Unknown, sentinel).await;
+        }
+    }
+}
+
+/// ROLE, when the user may run it; else what discovery believed.
+async fn refine_role(ctx: &Ctx, believed: Role) -> Role {
+    match ctx.cmd(&["ROLE"]).await {
+        Ok(Value::Array(items)) => match items.first().map(value_text).as_deref() {
+            Some("master") if believed == Role::Standalone => Role::Standalone,
+            Some("master") => Role::Primary,
+            Some("slave") => Role::Replica,
+            _ => believed,
+        },
+        _ => believed,
+    }
+}
+
+/// Discovers the deployment behind `service`.
+pub async fn discover(
+    service: &Service,
+    timeouts: &Timeouts,
+    settings: &Settings,
+    launched: Option<LaunchedView>,
+) -> Result<Fleet, String> {
+    let launched = launched.unwrap_or_default();
+    let kind = match &service.kind {
+        ServiceKind::Standalone => FleetKind::Standalone,
+        ServiceKind::Sentinel { master, .. } => FleetKind::Sentinel {
+            master: master.clone(),
+        },
+        ServiceKind::Cluster { .. } => FleetKind::Cluster,
+    };
+    let mut b = Builder {
+        service,
+        timeouts: *timeouts,
+        settings,
+        fleet: Fleet {
+            kind,
+            data: Vec::new(),
+            sentinels: Vec::new(),
+            expected: launched.expected.clone(),
+            notes: Vec::new(),
+            unreachable: Vec::new(),
+            settings: settings.clone(),
+        },
+        launched,
+        seen: Vec::new(),
+    };
+    if b.fleet.expected == Expected::default() {
+        b.fleet.expected = Expected {
+            replicas_per_primary: settings.topology.replicas,
+            sentinels: settings.topology.sentinels,
+        };
+    }
+    match &service.kind {
+        ServiceKind::Standalone => {
+            // The entry point must answer: its error is the run's error.
+            let conn = topology::connect(&service.node, timeouts)
+                .await
+                .map_err(|e| e.to_string())?;
+            let addr = Addr::new(service.node.host.clone(), service.node.port);
+            let label = b.launched.label(&addr);
+            let ctx = Ctx::live(service.node.clone(), conn, *timeouts, settings.clone());
+            b.fleet.data.push(Member {
+                label,
+                role: Role::Standalone,
+                ctx,
+            });
+        }
+        ServiceKind::Sentinel { sentinels, master } => {
+            discover_sentinel(&mut b, sentinels, master).await?;
+            b.add_launched_rest().await;
+        }
+        ServiceKind::Cluster { seeds } => {
+            discover_cluster(&mut b, seeds).await?;
+            b.add_launched_rest().await;
+        }
+    }
+    if b.fleet.data.is_empty() {
+        return Err("failed to reach any data node of the deployment".into());
+    }
+    Ok(b.fleet)
+}
+
+async fn discover_sentinel(
+    b: &mut Builder<'_>,
+    seeds: &[Addr],
+    master: &str,
+) -> Result<(), String> {
+    // Sentinels first: every one the user named, then peers they report.
+    let mut first_error = None;
+    for seed in seeds {
+        // A seed is reachable as given; label it by its announced name when
+        // it belongs to a launched deployment.
+        let announced = b
+            .launched
+            .nodes
+            .iter()
+            .find(|(_, a, s)| *s && b.service.reachable(a) == *seed)
+            .map(|(_, a, _)| a.clone())
+            .unwrap_or_else(|| seed.clone());
+        let target = b.service.sentinel_target(seed);
+        if let Err(e) = topology::connect(&target, &b.timeouts).await {
+            first_error.get_or_insert_with(|| e.to_string());
+        }
+        b.add(announced, target, Role::Sentinel, true).await;
+    }
+    let Some(entry) = b.fleet.sentinels.first() else {
+        return Err(first_error.unwrap_or_else(|| "no sentinel given".into()));
+    };
+    let primary = match entry
+        .ctx
+        .cmd(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", master])
+        .await
+    {
+        Ok(Value::Array(v)) if v.len() == 2 => {
+            let port = value_text(&v[1])
+                .parse::<u16>()
+                .map_err(|_| "sentinel replied with a bad port".to_owned())?;
+            Addr::new(value_text(&v[0]), port)
+        }
+        Ok(_) => {
+            return Err(format!(
+                "failed to find master `{master}`: the sentinels do not monitor it"
+            ))
+        }
+        Err(e) => return Err(format!("failed to ask the sentinels for `{master}`: {e}")),
+    };
+    let peers = table(entry.ctx.cmd(&["SENTINEL", "SENTINELS", master]).await);
+    let replicas = table(entry.ctx.cmd(&["SENTINEL", "REPLICAS", master]).await);
+    for peer in peers {
+        if let Some(addr) = addr_of(&peer) {
+            let target = b.service.sentinel_target(&addr);
+            b.add(addr, target, Role::Sentinel, true).await;
+        }
+    }
+    let target = b.service.data_target(&primary);
+    b.add(primary, target, Role::Primary, false).await;
+    for replica in replicas {
+        if let Some(addr) = addr_of(&replica) {
+            let target = b.service.data_target(&addr);
+            b.add(addr, target, Role::Replica, false).await;
+        }
+    }
+    Ok(())
+}
+
+async fn discover_cluster(b: &mut Builder<'_>, seeds: &[Addr]) -> Result<(), String> {
+    let mut last = String::from("no seed given");
+    for seed in seeds {
+        let target = b.service.data_target(seed);
+        let conn = match topology::connect(&target, &b.timeouts).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let ctx = Ctx::live(target, conn, b.timeouts, b.settings.clone());
+        let text = match ctx.cmd(&["CLUSTER", "NODES"]).await {
+            Ok(v) => value_text(&v),
+            Err(e) => {
+                last = format!("CLUSTER NODES on {seed}: {e}");
+                continue;
+            }
+        };
+        for node in parse_cluster_nodes(&text) {
+            let target = b.service.data_target(&node.announced);
+            b.add(node.announced, target, node.role, false).await;
+        }
+        return Ok(());
+    }
+    Err(last)
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// Node id.
+    pub id: String,
+    /// Hostname when announced, else the IP, with the client port.
+    pub announced: Addr,
+    /// Primary or replica.
+    pub role: Role,
+    /// Flags such as `fail`, `pfail`, `myself`.
+    pub flags: Vec<String>,
+}
+
+/// Parses `CLUSTER NODES` text (7.0 form: `ip:port@bus[,hostname]`),
+/// skipping nodes without an address.
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let id = f.next()?.to_owned();
+            let addr = f.next()?;
+            let flags: Vec<String> = f.next()?.split(',').map(str::to_owned).collect();
+            if flags.iter().any(|x| x == "noaddr" || x == "handshake") {
+                return None;
+            }
+            let (ip_port, hostname) = match addr.split_once(',') {
+                Some((a, h)) => (a, Some(h)),
+                None => (addr, None),
+            };
+            let ip_port = ip_port.split('@').next()?;
+            let (ip, port) = ip_port.rsplit_once(':')?;
+            let host = hostname.filter(|h| !h.is_empty()).unwrap_or(ip);
+            let role = if flags.iter().any(|x| x == "master") {
+                Role::Primary
+            } else if flags.iter().any(|x| x == "slave") {
+                Role::Replica
+            } else {
+                Role::Unknown
+            };
+            Some(ClusterNode {
+                id,
+                announced: Addr::new(host, port.parse().ok()?),
+                role,
+                flags,
+            })
+        })
+        .collect()
+}
+
+/// A Sentinel table reply (array of flat field/value arrays, or maps).
+pub fn table(reply: Result<Value, String>) -> Vec<BTreeMap<String, String>> {
+    let Ok(Value::Array(rows)) = reply else {
+        return Vec::new();
+    };
+    rows.iter().map(row).collect()
+}
+
+/// One field/value row of a Sentinel reply.
+pub fn row(v: &Value) -> BTreeMap<String, String> {
+    match v {
+        Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|kv| match kv {
+                [k, v] => Some((value_text(k), value_text(v))),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| (value_text(k), value_text(v)))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn addr_of(row: &BTreeMap<String, String>) -> Option<Addr> {
+    Some(Addr::new(
+        row.get("ip")?.clone(),
+        row.get("port")?.parse().ok()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cluster_nodes_with_hostnames() {
+        let text = "\
+07c3 172.18.0.2:7001@17001,cluster-1 myself,master - 0 0 1 connected 0-5460
+9a1e 172.18.0.5:7004@17004,cluster-4 slave 07c3 0 1700 1 connected
+ffff :0@0 master,noaddr - 0 0 0 disconnected
+b0b0 127.0.0.1:7002@17002 master,fail - 0 0 2 connected 5461-10922
+";
+        let nodes = parse_cluster_nodes(text);
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes[0].announced, Addr::new("cluster-1", 7001));
+        assert_eq!(nodes[0].role, Role::Primary);
+        assert_eq!(nodes[1].role, Role::Replica);
+        assert_eq!(nodes[2].announced, Addr::new("127.0.0.1", 7002));
+        assert!(nodes[2].flags.contains(&"fail".to_owned()));
+    }
+
+    #[test]
+    fn reads_sentinel_tables() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("ip"),
+            bulk("redis-2"),
+            bulk("port"),
+            bulk("6382"),
+        ])]);
+        let rows = table(Ok(reply));
+        assert_eq!(addr_of(&rows[0]), Some(Addr::new("redis-2", 6382)));
+        assert!(table(Err("NOPERM".into())).is_empty());
+    }
+}
