@@ -9,7 +9,7 @@
 #   SENTINEL_NODES    "name:port ..." (sentinel only)
 #   MASTER_NAME, QUORUM                (sentinel only)
 #   MAXMEMORY         maxmemory of every data node, e.g. 256mb
-#   REDIS_{ADMIN,APP,EXPORTER,REPLICATION,SENTINEL}_PASSWORD
+#   REDIS_{ADMIN,APP,EXPORTER,REPLICATION}_PASSWORD, REDIS_SENTINEL_ROLE_PASSWORD
 # Templates are read from /policy (redis-conf/, mounted read-only); output per
 # node goes to /config/<name>/ (redis.conf + users.acl, or sentinel.conf, and
 # healthcheck.auth), owned by redis, mode 0600 in 0700 directories.
@@ -55,6 +55,16 @@ check_password() {
     esac
 }
 
+# password_var ROLE: the variable holding a role's password. The `sentinel`
+# role's is REDIS_SENTINEL_ROLE_PASSWORD, as in the toolkit's launcher:
+# REDIS_SENTINEL_PASSWORD is what `verify` reads to log in to the Sentinels.
+password_var() {
+    case "$1" in
+        SENTINEL) printf 'REDIS_SENTINEL_ROLE_PASSWORD' ;;
+        *) printf 'REDIS_%s_PASSWORD' "$1" ;;
+    esac
+}
+
 acl_hash() {
     printf '%s' "$1" | sha256sum | {
         read -r hex _
@@ -72,7 +82,7 @@ for f in redis.conf users.acl; do
     [ -r "$POLICY/$f" ] || die "$POLICY/$f missing: mount redis-conf/ at $POLICY"
 done
 for role in ADMIN APP EXPORTER REPLICATION SENTINEL; do
-    check_password "REDIS_${role}_PASSWORD"
+    check_password "$(password_var "$role")"
 done
 
 mkdir -p "$OUT"
@@ -86,7 +96,7 @@ trap 'rm -rf "$WORK"' EXIT
 common="$WORK/common.sed"
 {
     for role in ADMIN APP EXPORTER REPLICATION SENTINEL; do
-        eval "pw=\$REDIS_${role}_PASSWORD"
+        eval "pw=\$$(password_var "$role")"
         printf 's|{{%s_PASSWORD}}|%s|g\n' "$role" "$(acl_hash "$pw")"
         printf 's|{{%s_SECRET}}|"%s"|g\n' "$role" "$pw"
     done

@@ -40,8 +40,11 @@ PASSWORD_VARS = (
     "REDIS_APP_PASSWORD",
     "REDIS_EXPORTER_PASSWORD",
     "REDIS_REPLICATION_PASSWORD",
-    "REDIS_SENTINEL_PASSWORD",
+    "REDIS_SENTINEL_ROLE_PASSWORD",
 )
+# The toolkit's own credential variables (verify, loadtest): kept out of
+# every command here so a developer's shell cannot change what runs.
+TOOLKIT_VARS = ("REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "REDIS_IMAGE", "REDIS_MAXMEMORY")
 # What each profile must run: data nodes and sentinels with their port.
 STANDALONE = {"redis": 6379}
 SENTINEL_DATA = {"redis-1": 6381, "redis-2": 6382, "redis-3": 6383}
@@ -50,7 +53,7 @@ CLUSTER = {f"cluster-{i}": 7000 + i for i in range(1, 7)}
 PROFILES = {
     "standalone": {"render": "render-standalone", "data": STANDALONE, "sentinels": {}, "oneshot": set()},
     "sentinel": {"render": "render-sentinel", "data": SENTINEL_DATA, "sentinels": SENTINELS, "oneshot": set()},
-    "cluster": {"render": "render-cluster", "data": CLUSTER, "sentinels": {}, "oneshot": {"cluster-init"}},
+    "cluster": {"render": "render-cluster", "data": CLUSTER, "sentinels": {}, "oneshot": {"cluster-init", "cluster-ready"}},
 }
 REDIS_SHUTDOWN_TIMEOUT_S = 10  # Redis's default shutdown-timeout
 LOCK_FILE = Path("/tmp/redis-readiness-compose-tests.lock")
@@ -97,7 +100,7 @@ def base_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("COMPOSE_") and k not in PASSWORD_VARS and k not in ("REDIS_IMAGE", "REDIS_MAXMEMORY")
+        if not k.startswith("COMPOSE_") and k not in PASSWORD_VARS and k not in TOOLKIT_VARS
     }
     env.update(extra)
     return env
@@ -198,6 +201,10 @@ def test_config_cluster_init(compose_bin):
     assert init["environment"]["REDISCLI_AUTH"] == dummy_passwords()["REDIS_ADMIN_PASSWORD"]
     assert init["user"] == "redis"
     assert {n: d["condition"] for n, d in init["depends_on"].items()} == {n: "service_healthy" for n in CLUSTER}
+    # `up --wait` covers the creation, and cluster-init's exit is expected.
+    ready = services["cluster-ready"]
+    assert ready["depends_on"]["cluster-init"]["condition"] == "service_completed_successfully"
+    assert ready.get("network_mode") == "none" and ready["user"] == "redis"
     script = (REPO_ROOT / "compose" / "cluster-init.sh").read_text()
     assert "--cluster create" in script and "--cluster-replicas" in script and "--cluster-yes" in script
     assert "--user admin" in script and " -a " not in script, "admin, password only via REDISCLI_AUTH"
@@ -331,8 +338,8 @@ def test_render_on_host_fills_the_policy(compose_bin, host_shell, profile, tmp_p
         if name in spec["sentinels"]:
             assert "sentinel monitor mymaster redis-1 6381 2" in lines
             assert f"sentinel announce-ip {name}" in lines and f"sentinel announce-port {port}" in lines
-            assert f'sentinel auth-pass mymaster "{pw["REDIS_SENTINEL_PASSWORD"]}"' in lines
-            assert f'sentinel sentinel-pass "{pw["REDIS_SENTINEL_PASSWORD"]}"' in lines
+            assert f'sentinel auth-pass mymaster "{pw["REDIS_SENTINEL_ROLE_PASSWORD"]}"' in lines
+            assert f'sentinel sentinel-pass "{pw["REDIS_SENTINEL_ROLE_PASSWORD"]}"' in lines
             assert f"user admin on {acl_hash(pw['REDIS_ADMIN_PASSWORD'])} ~* &* +@all" in lines
             assert (node / "healthcheck.auth").read_text() == f"{port} app {pw['REDIS_APP_PASSWORD']}\n"
             continue
@@ -341,7 +348,8 @@ def test_render_on_host_fills_the_policy(compose_bin, host_shell, profile, tmp_p
         assert acl == (node / "users.acl").read_text().splitlines(), "an ACL file holds only user lines"
         assert all(l.startswith("user ") for l in acl)
         for role in ("admin", "app", "exporter", "replication", "sentinel"):
-            h = acl_hash(pw[f"REDIS_{role.upper()}_PASSWORD"])
+            var = "REDIS_SENTINEL_ROLE_PASSWORD" if role == "sentinel" else f"REDIS_{role.upper()}_PASSWORD"
+            h = acl_hash(pw[var])
             assert any(l.startswith(f"user {role} on {h} ") for l in acl), f"{name}: {role} hash"
         assert (node / "healthcheck.auth").read_text() == f"{port} exporter {pw['REDIS_EXPORTER_PASSWORD']}\n"
         replicaof = [l for l in lines if l.startswith("replicaof")]
@@ -486,6 +494,15 @@ class Deployment:
         out = run([*cmd, *args], env=env, timeout=15)
         assert out.returncode == 0, f"redis-cli {' '.join(args)} on {port}: {out.stderr}"
         return out.stdout.replace("\r", "").strip()
+
+    def oneshot_exit_code(self, service: str) -> int:
+        """Exit code of a one-shot service's container, once it has exited
+        (`docker wait`, bounded; `compose wait` refuses exited containers)."""
+        cid = self.compose("ps", "-a", "-q", service, timeout=60).stdout.strip()
+        assert cid, f"no container for {service}"
+        out = run([tool("docker"), "wait", cid], timeout=90)
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.strip())
 
     def info(self, port: int, section: str) -> dict[str, str]:
         text = self.cli(port, "INFO", section) if section != "cluster" else self.cli(port, "CLUSTER", "INFO")
@@ -640,8 +657,7 @@ class TestSentinel:
 class TestCluster:
     def test_cluster_created_with_names(self, deployment):
         d = deployment
-        waited = d.compose("wait", "cluster-init", timeout=90)
-        assert waited.returncode == 0, f"cluster-init failed:\n{waited.stdout}{waited.stderr}\n{d.diagnostics()}"
+        assert d.oneshot_exit_code("cluster-init") == 0, d.diagnostics()
 
         def ok_everywhere():
             for name, port in CLUSTER.items():
@@ -682,12 +698,15 @@ class TestCluster:
 
     def test_init_is_idempotent(self, deployment):
         d = deployment
-        up = d.compose("up", "-d", "--wait", "--wait-timeout", "60", timeout=120)
-        assert up.returncode == 0, up.stderr
-        waited = d.compose("wait", "cluster-init", timeout=90)
-        assert waited.returncode == 0, waited.stderr
+        # Twice: cluster-init then exits within a second, while `--wait` is
+        # still watching (which failed `up` before cluster-ready existed).
+        for attempt in (1, 2):
+            d.compose("stop", "cluster-ready", timeout=60)
+            up = d.compose("up", "-d", "--wait", "--wait-timeout", "60", timeout=120)
+            assert up.returncode == 0, f"up #{attempt + 1} failed:\n{up.stderr}\n{d.diagnostics()}"
+            assert d.oneshot_exit_code("cluster-init") == 0
         logs = d.compose("logs", "--no-color", "cluster-init", timeout=60).stdout
-        assert "cluster already exists" in logs and "nothing to do" in logs, logs
+        assert logs.count("cluster already exists") == 2 and "nothing to do" in logs, logs
         assert logs.count("creating the cluster") == 1, logs
         assert d.info(7001, "cluster")["cluster_state"] == "ok"
 
