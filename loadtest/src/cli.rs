@@ -17,6 +17,8 @@ pub const DEFAULT_SLO: &str = "invariants==0";
 const AFTER_HELP: &str = "\
 Examples:
   loadtest --workload ratelimit-sliding -u 100 -t 20s --summary-json out.json
+  loadtest --topology cluster --workload ratelimit-sliding,session,lock -t 10s
+  loadtest --target redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/mymaster --user app --password-file pw -t 1m
   loadtest --target redis://10.0.0.5:6379 --user app --password-file pw \\
            --workload getset:3,session:1 -u 200 -r 50 -t 5m --slo 'p99<2ms,errors<0.1%'
   loadtest merge a.json b.json -o all.json
@@ -87,25 +89,11 @@ impl ConnectionMode {
 /// Flags of a load test run.
 #[derive(Args, Clone)]
 pub struct RunArgs {
-    /// Redis to load, redis://host:port[/db] or rediss://… [default: launch
-    /// the hardened standalone from redis-conf/ and run as its `app` user]
-    #[arg(long, value_name = "URL", help_heading = "Target")]
-    pub target: Option<String>,
-    /// ACL user (overrides the one in the URL)
-    #[arg(long, value_name = "NAME", help_heading = "Target")]
-    pub user: Option<String>,
-    /// File whose first line is the password (else REDIS_PASSWORD)
-    #[arg(long, value_name = "FILE", help_heading = "Target")]
-    pub password_file: Option<PathBuf>,
-    /// CA bundle for rediss:// targets
-    #[arg(long, value_name = "FILE", help_heading = "Target")]
-    pub tls_ca: Option<PathBuf>,
-    /// Client certificate for mutual TLS
-    #[arg(long, value_name = "FILE", help_heading = "Target")]
-    pub tls_cert: Option<PathBuf>,
-    /// Key of the client certificate
-    #[arg(long, value_name = "FILE", help_heading = "Target")]
-    pub tls_key: Option<PathBuf>,
+    /// Target, credential, TLS and launch flags (shared with verify).
+    /// Without --target loadtest launches --topology from the policy and runs
+    /// as its `app` user.
+    #[command(flatten)]
+    pub target: topology::args::TargetArgs,
     /// How users reach Redis
     #[arg(long, value_enum, default_value_t = ConnectionMode::PerUser, help_heading = "Target")]
     pub connection: ConnectionMode,
@@ -249,12 +237,14 @@ where
         workloads::parse_spec(&args.workload).map_err(|e| ParseOutcome::Usage(e.to_string()))?;
     let slo_spec = args.slo.clone().unwrap_or_else(|| DEFAULT_SLO.to_owned());
     let gates = slo::parse(&slo_spec).map_err(|e| ParseOutcome::Usage(e.to_string()))?;
-    if args.tls_cert.is_some() != args.tls_key.is_some() {
+    if args.target.tls_cert.is_some() != args.target.tls_key.is_some() {
         return Err(ParseOutcome::Usage(
             "a client certificate needs both --tls-cert and --tls-key".into(),
         ));
     }
-    if args.target.is_none() && (args.user.is_some() || args.password_file.is_some()) {
+    if args.target.target.is_none()
+        && (args.target.user.is_some() || args.target.password_file.is_some())
+    {
         return Err(ParseOutcome::Usage(
             "--user and --password-file need --target; without it loadtest launches its own server"
                 .into(),

@@ -9,9 +9,8 @@
 
 use crate::cli::ConnectionMode;
 use rand::Rng;
-use redis::aio::MultiplexedConnection;
 use std::time::{Duration, Instant};
-use topology::{ClientError, Target, Timeouts};
+use topology::{ClientError, Connection, Service, Timeouts};
 
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -28,7 +27,7 @@ pub const USER_TIMEOUTS: Timeouts = Timeouts {
 /// A user's connection state.
 pub struct UserConn {
     /// The connection, when there is a working one.
-    pub conn: Option<MultiplexedConnection>,
+    pub conn: Option<Connection>,
     generation: u64,
     next_try: Instant,
     backoff: Duration,
@@ -67,13 +66,13 @@ pub enum NotReady {
 
 struct SharedState {
     generation: u64,
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Connection>,
     user: UserConn,
 }
 
 /// Makes connections for users.
 pub struct Connector {
-    target: Target,
+    service: Service,
     mode: ConnectionMode,
     shared: tokio::sync::Mutex<SharedState>,
 }
@@ -88,14 +87,11 @@ pub fn is_connection_error(e: &redis::RedisError) -> bool {
 }
 
 impl Connector {
-    /// A connector for `target`; `initial` becomes the shared connection.
-    pub fn new(
-        target: Target,
-        mode: ConnectionMode,
-        initial: Option<MultiplexedConnection>,
-    ) -> Self {
+    /// A connector for `service` (a server, a Sentinel-managed primary or
+    /// a Cluster); `initial` becomes the shared connection.
+    pub fn new(service: Service, mode: ConnectionMode, initial: Option<Connection>) -> Self {
         Self {
-            target,
+            service,
             mode,
             shared: tokio::sync::Mutex::new(SharedState {
                 generation: u64::from(initial.is_some()),
@@ -105,9 +101,9 @@ impl Connector {
         }
     }
 
-    /// The target users connect to.
-    pub fn target(&self) -> &Target {
-        &self.target
+    /// What users connect to.
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     /// Makes sure `uc` has a connection, connecting if its backoff allows.
@@ -123,7 +119,7 @@ impl Connector {
                     return Err(NotReady::Backoff(uc.next_try - now));
                 }
                 let started = Instant::now();
-                match topology::connect(&self.target, &USER_TIMEOUTS).await {
+                match Connection::open(&self.service, &USER_TIMEOUTS).await {
                     Ok(c) => {
                         uc.conn = Some(c);
                         uc.succeeded();
@@ -147,7 +143,7 @@ impl Connector {
                     return Err(NotReady::Backoff(s.user.next_try - now));
                 }
                 let started = Instant::now();
-                match topology::connect(&self.target, &USER_TIMEOUTS).await {
+                match Connection::open(&self.service, &USER_TIMEOUTS).await {
                     Ok(c) => {
                         s.generation += 1;
                         s.conn = Some(c.clone());

@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use topology::args::{FrontDoorError, Resolved as FrontDoor};
 use topology::{
-    ClientError, Deployment, LaunchError, Profile, Secret, Target, TargetError, TargetOptions,
-    Timeouts, TlsFiles, Topology,
+    ClientError, Connection, Deployment, LaunchError, LaunchOptions, Secret, Service, ServiceKind,
+    TargetError, Timeouts,
 };
 
 /// How often the progress line is printed.
@@ -40,8 +41,11 @@ pub enum RunError {
     #[error(transparent)]
     Target(#[from] TargetError),
     /// The embedded default could not be launched.
-    #[error("failed to launch the embedded default (hardened standalone from redis-conf/): {0}")]
+    #[error("failed to launch the embedded default from redis-conf/: {0}")]
     Launch(#[from] LaunchError),
+    /// A launch setting in the environment is wrong.
+    #[error(transparent)]
+    Options(#[from] topology::options::OptionError),
     /// The launched deployment has no application user.
     #[error("failed to find the app user of the launched deployment")]
     NoAppUser,
@@ -141,9 +145,11 @@ pub fn main(cfg: RunConfig) -> i32 {
 /// redis-benchmark's throughput (see the README, Measured figures).
 fn default_threads(cfg: &RunConfig) -> usize {
     let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-    let local = match &cfg.args.target {
+    let local = match &cfg.args.target.target {
         None => true,
-        Some(url) => Target::parse(url, &TargetOptions::default()).is_ok_and(|t| t.is_loopback()),
+        Some(url) => {
+            Service::parse(url, &cfg.args.target.target_options()).is_ok_and(|s| s.is_loopback())
+        }
     };
     if local {
         cpus.saturating_sub(1).max(1)
@@ -152,40 +158,33 @@ fn default_threads(cfg: &RunConfig) -> usize {
     }
 }
 
-/// Where the load goes, and the server to stop afterwards if we started it.
+/// Where the load goes, and the deployment to stop afterwards if we
+/// launched it.
 struct Resolved {
-    target: Target,
-    deployment: Option<Deployment>,
+    service: Service,
+    deployment: Option<Box<Deployment>>,
 }
 
 async fn resolve_target(cfg: &RunConfig) -> Result<Resolved, RunError> {
-    let a = &cfg.args;
-    match &a.target {
-        Some(url) => {
-            let options = TargetOptions {
-                user: a.user.clone(),
-                password_file: a.password_file.clone(),
-                password_from_env: true,
-                tls: TlsFiles {
-                    ca: a.tls_ca.clone(),
-                    cert: a.tls_cert.clone(),
-                    key: a.tls_key.clone(),
-                },
-            };
-            Ok(Resolved {
-                target: Target::parse(url, &options)?,
-                deployment: None,
-            })
-        }
-        None => {
-            let deployment = Deployment::launch(&Topology::Standalone, Profile::Hardened).await?;
-            let target = deployment.app_target().ok_or(RunError::NoAppUser)?;
+    let args = &cfg.args.target;
+    let options = LaunchOptions::from_env()?;
+    match args.resolve(&options).await.map_err(|e| match e {
+        FrontDoorError::Target(t) => RunError::Target(t),
+        FrontDoorError::Launch(l) => RunError::Launch(l),
+    })? {
+        FrontDoor::Existing(service) => Ok(Resolved {
+            service,
+            deployment: None,
+        }),
+        FrontDoor::Launched(deployment) => {
+            let service = deployment.app_service().ok_or(RunError::NoAppUser)?;
             eprintln!(
-                "loadtest: no --target: launched the hardened standalone ({}) at {target}",
-                deployment.describe()
+                "loadtest: no --target: launched the {} at {}",
+                deployment.describe(),
+                service.redacted()
             );
             Ok(Resolved {
-                target,
+                service,
                 deployment: Some(deployment),
             })
         }
@@ -235,10 +234,11 @@ fn goose_error_text(e: &GooseError) -> String {
 /// (`--list`, `-V`, `--scenarios-list`).
 pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
     let resolved = resolve_target(&cfg).await?;
-    let target = resolved.target.clone();
+    let service = resolved.service.clone();
+    let target = service.node.clone();
     // One connection proves the target answers and the credentials work,
     // before any user starts; with --connection shared it is the connection.
-    let mut first = topology::connect(&target, &Timeouts::default()).await?;
+    let mut first = Connection::open(&service, &Timeouts::default()).await?;
 
     let params = params(&cfg);
     let registry = Arc::new(Registry::default());
@@ -260,7 +260,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
                 return Err(RunError::Script {
                     workload: name,
                     user: target.user_name().to_owned(),
-                    target: target.redacted(),
+                    target: service.redacted(),
                     detail: topology::client::scrub(&e.to_string(), target.password.as_ref()),
                 });
             }
@@ -272,7 +272,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         params: params.clone(),
         registry: registry.clone(),
         hists: HistShards::new(ops),
-        conns: Connector::new(target.clone(), cfg.args.connection, shared_conn),
+        conns: Connector::new(service.clone(), cfg.args.connection, shared_conn),
         password: target.password.clone(),
         users_started: AtomicU64::new(0),
         first_start: OnceLock::new(),
@@ -330,7 +330,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         w.finish();
     }
 
-    let summary = summarize(&cfg, &run, &target, ended);
+    let summary = summarize(&cfg, &run, &service, ended);
     print!("{}", report::render(&summary));
     if goose_thresholds_failed {
         println!("Goose's own --threshold failed (see above).");
@@ -340,14 +340,14 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         eprintln!("loadtest: summary written to {}", path.display());
     }
     if resolved.deployment.is_none() && !cfg.args.keep_keys {
-        cleanup(&mut first, &params.prefix).await;
+        cleanup(&service, &params.prefix).await;
     }
     drop(resolved);
     let pass = slo::all_pass(&summary.slo) && !goose_thresholds_failed;
     Ok(Some(Outcome { summary, pass }))
 }
 
-fn summarize(cfg: &RunConfig, run: &RunShared, target: &Target, ended: Instant) -> Summary {
+fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant) -> Summary {
     let duration_s = run
         .first_start
         .get()
@@ -375,7 +375,11 @@ fn summarize(cfg: &RunConfig, run: &RunShared, target: &Target, ended: Instant) 
         .collect();
     settings.insert("connection".into(), cfg.args.connection.as_str().into());
     settings.insert("run_time".into(), cfg.args.goose.run_time.clone().into());
-    settings.insert("embedded_default".into(), cfg.args.target.is_none().into());
+    settings.insert(
+        "embedded_default".into(),
+        cfg.args.target.target.is_none().into(),
+    );
+    settings.insert("topology".into(), service.kind.name().into());
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadtest {}", env!("CARGO_PKG_VERSION")),
@@ -385,7 +389,7 @@ fn summarize(cfg: &RunConfig, run: &RunShared, target: &Target, ended: Instant) 
             .map(|s| format!("{}:{}", s.info.name, s.weight))
             .collect::<Vec<_>>()
             .join(","),
-        target: target.redacted(),
+        target: service.redacted(),
         users: run.users_started.load(Ordering::Relaxed),
         duration_s: (duration_s * 1000.0).round() / 1000.0,
         ops_total: 0,
@@ -436,10 +440,76 @@ async fn progress_loop(run: Arc<RunShared>) {
 }
 
 /// Removes the run's keys from a target we did not launch (most have TTLs
-/// anyway; getset and cache values would otherwise linger). Bounded in time
-/// and rounds; a failure only leaves keys behind.
-async fn cleanup(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
+/// anyway; getset and cache values would otherwise linger). SCAN walks one
+/// node, so on a Cluster every primary is scanned. Bounded in time and
+/// rounds; a failure only leaves keys behind.
+async fn cleanup(service: &Service, prefix: &str) {
     let deadline = Instant::now() + CLEANUP_BUDGET;
+    let timeouts = Timeouts::default();
+    let nodes = match &service.kind {
+        ServiceKind::Cluster { .. } => cluster_primaries(service, &timeouts).await,
+        ServiceKind::Sentinel { .. } => {
+            match topology::conn::resolve_primary(service, &timeouts).await {
+                Ok((_, c)) => vec![c],
+                Err(_) => Vec::new(),
+            }
+        }
+        ServiceKind::Standalone => topology::connect(&service.node, &timeouts)
+            .await
+            .into_iter()
+            .collect(),
+    };
+    for mut conn in nodes {
+        scan_unlink(&mut conn, prefix, deadline).await;
+    }
+}
+
+/// Connections to every primary of a cluster (from `CLUSTER NODES`).
+async fn cluster_primaries(
+    service: &Service,
+    timeouts: &Timeouts,
+) -> Vec<redis::aio::MultiplexedConnection> {
+    let mut out = Vec::new();
+    for seed in service.seeds() {
+        let Ok(mut c) = topology::connect(&service.data_target(&seed), timeouts).await else {
+            continue;
+        };
+        let Ok(text) = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async::<String>(&mut c)
+            .await
+        else {
+            continue;
+        };
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(addr), Some(flags)) = (f.get(1), f.get(2)) else {
+                continue;
+            };
+            if !flags.split(',').any(|x| x == "master") {
+                continue;
+            }
+            let (ip_port, host) = addr.split_once(',').unwrap_or((addr, ""));
+            let Some((ip, port)) = ip_port.split('@').next().and_then(|a| a.rsplit_once(':'))
+            else {
+                continue;
+            };
+            let Ok(port) = port.parse() else { continue };
+            let announced = topology::Addr::new(if host.is_empty() { ip } else { host }, port);
+            if let Ok(n) = topology::connect(&service.data_target(&announced), timeouts).await {
+                out.push(n);
+            }
+        }
+        break;
+    }
+    out
+}
+
+async fn scan_unlink(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    deadline: Instant,
+) {
     let pattern = format!("{prefix}*");
     let mut cursor: u64 = 0;
     for _ in 0..100_000 {
@@ -452,9 +522,10 @@ async fn cleanup(conn: &mut redis::aio::MultiplexedConnection, prefix: &str) {
             .query_async(conn)
             .await;
         let Ok((next, keys)) = page else { return };
-        if !keys.is_empty() {
-            let _: redis::RedisResult<i64> =
-                redis::cmd("UNLINK").arg(&keys).query_async(conn).await;
+        // One UNLINK per key: on a cluster node the keys of one page can
+        // sit in different slots (CROSSSLOT for a multi-key UNLINK).
+        for key in &keys {
+            let _: redis::RedisResult<i64> = redis::cmd("UNLINK").arg(key).query_async(conn).await;
         }
         cursor = next;
         if cursor == 0 || Instant::now() >= deadline {

@@ -202,6 +202,7 @@ fn explicit_target_with_password_file_and_exit_codes() {
         .block_on(topology::Deployment::launch(
             &topology::Topology::Standalone,
             topology::Profile::Hardened,
+            &topology::LaunchOptions::from_env().unwrap(),
         ))
         .unwrap();
     let app = deployment.app_target().unwrap();
@@ -289,6 +290,7 @@ fn users_reconnect_when_redis_goes_away_and_the_run_ends_on_time() {
         .block_on(topology::Deployment::launch(
             &topology::Topology::Standalone,
             topology::Profile::Hardened,
+            &topology::LaunchOptions::from_env().unwrap(),
         ))
         .unwrap();
     let app = deployment.app_target().unwrap();
@@ -313,9 +315,9 @@ fn users_reconnect_when_redis_goes_away_and_the_run_ends_on_time() {
     let outcome = rt.block_on(async {
         let load = tokio::spawn(execute(*cfg));
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        deployment.kill().await.unwrap();
+        deployment.kill("n1").await.unwrap();
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        deployment.restart().await.unwrap();
+        deployment.restart("n1").await.unwrap();
         load.await.unwrap().unwrap().unwrap()
     });
     let s = outcome.summary;

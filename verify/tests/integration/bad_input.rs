@@ -163,7 +163,7 @@ fn http_server_on_the_port() {
 #[test]
 fn tls_to_a_plaintext_port() {
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let d = launch(&rt, Profile::Weak, Launcher::Process);
     assert_bad(
         &[
             "--target",

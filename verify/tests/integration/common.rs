@@ -4,7 +4,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-use topology::{Deployment, Launcher, Profile, Secret, Topology};
+use topology::{Deployment, LaunchOptions, Launcher, Profile, Secret, Topology};
 
 /// A single-threaded runtime for launching deployments from sync tests.
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -15,11 +15,27 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Launch settings from the environment (image names, binaries).
+pub fn options() -> LaunchOptions {
+    LaunchOptions::from_env().expect("launch options")
+}
+
 /// Launches a standalone deployment with a given launcher.
 pub fn launch(rt: &tokio::runtime::Runtime, profile: Profile, launcher: Launcher) -> Deployment {
+    launch_topology(rt, Topology::Standalone, profile, launcher)
+}
+
+/// Launches any topology with a given launcher.
+pub fn launch_topology(
+    rt: &tokio::runtime::Runtime,
+    topology: Topology,
+    profile: Profile,
+    launcher: Launcher,
+) -> Deployment {
     rt.block_on(Deployment::launch_with(
-        &Topology::Standalone,
+        &topology,
         profile,
+        &options(),
         launcher,
     ))
     .expect("launch deployment")
@@ -29,7 +45,7 @@ pub fn launch(rt: &tokio::runtime::Runtime, profile: Profile, launcher: Launcher
 /// image is present. With REQUIRE_DOCKER=1 (CI) a missing Docker fails the
 /// test instead of skipping it.
 pub fn docker_available() -> bool {
-    let image = topology::launch::redis_image();
+    let image = options().redis_image;
     let ok = Command::new("docker")
         .args(["image", "inspect", &image])
         .output()

@@ -47,7 +47,7 @@ fn assert_hardened(launcher: Launcher, also_may_warn: &[&str]) {
 
 fn assert_weak(launcher: Launcher, also_must_fail: &[&str]) {
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, launcher);
+    let d = launch(&rt, Profile::Weak, launcher);
     let dir = tempfile::tempdir().unwrap();
     let (code, report, _) = verify_deployment(&d, dir.path(), &[]);
     let st = statuses(&report);
@@ -112,7 +112,7 @@ fn embedded_default_launches_and_passes() {
 #[test]
 fn severity_override_turns_a_warning_check_into_a_blocking_one() {
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let d = launch(&rt, Profile::Weak, Launcher::Process);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("verify.toml");
     // Allow every deny-level check the weak server fails, deny config.slowlog.
@@ -187,7 +187,7 @@ fn cve_matches_block_only_when_raised_to_deny() {
 #[test]
 fn junit_report_lists_every_check_with_failures() {
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let d = launch(&rt, Profile::Weak, Launcher::Process);
     let out = verify_bin()
         .args([
             "--target",

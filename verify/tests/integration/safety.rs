@@ -162,7 +162,7 @@ fn monitor_shows_only_allowed_commands_on_weak_deployment() {
     // The weak server is probed with MULTI/DISCARD (its default user is the
     // application user): the dangerous commands are queued, never executed.
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let d = launch(&rt, Profile::Weak, Launcher::Process);
     let (violations, seen) = monitored_run(&d, None, None);
     assert!(seen > 10, "MONITOR recorded only {seen} commands");
     assert!(violations.is_empty(), "{violations:#?}");
@@ -196,7 +196,7 @@ fn keyspace(port: u16) -> Vec<String> {
 #[test]
 fn keyspace_is_left_as_found() {
     let rt = runtime();
-    let d = launch(&rt, Profile::Stock, Launcher::Process);
+    let d = launch(&rt, Profile::Weak, Launcher::Process);
     let port = d.target.port;
     for i in 0..50 {
         Command::new("redis-cli")
