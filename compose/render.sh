@@ -86,7 +86,10 @@ for role in ADMIN APP EXPORTER REPLICATION SENTINEL; do
 done
 
 mkdir -p "$OUT"
-WORK="$OUT/.render.$$"
+# One work directory per topology: the render services of several profiles
+# may run at once on the same volume (each as PID 1 of its container).
+WORK="$OUT/.render-$TOPOLOGY"
+rm -rf "$WORK"
 mkdir "$WORK"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -213,8 +216,11 @@ if [ "$TOPOLOGY" = sentinel ]; then
 fi
 
 # The health check script, for the nodes (which mount only volumes).
-cat "$SCRIPTS/healthcheck.sh" >"$OUT/healthcheck.sh"
-chown "$OWNER" "$OUT" "$OUT/healthcheck.sh"
+# Replaced atomically: nodes of another profile may be running it.
+cat "$SCRIPTS/healthcheck.sh" >"$WORK/healthcheck.sh"
+chown "$OWNER" "$WORK/healthcheck.sh"
+chmod 0555 "$WORK/healthcheck.sh"
+mv -f "$WORK/healthcheck.sh" "$OUT/healthcheck.sh"
+chown "$OWNER" "$OUT"
 chmod 0755 "$OUT"
-chmod 0555 "$OUT/healthcheck.sh"
 log "done"

@@ -288,6 +288,11 @@ def host_shell(request, tmp_path):
 def render_on_host(compose_bin, shell, profile: str, out: Path, **override: str):
     """Runs compose/render.sh with the environment compose gives the
     profile's render service, writing into `out` instead of the volume."""
+    argv, env = render_command(compose_bin, shell, profile, out, **override)
+    return run(argv, env=env, timeout=60)
+
+
+def render_command(compose_bin, shell, profile: str, out: Path, **override: str):
     cfg = rendered_config(compose_bin, profile)
     env_vars = dict(cfg["services"][PROFILES[profile]["render"]]["environment"])
     env_vars.update(override)
@@ -300,7 +305,27 @@ def render_on_host(compose_bin, shell, profile: str, out: Path, **override: str)
         "RENDER_SCRIPT_DIR": str(REPO_ROOT / "compose"),
         "RENDER_OWNER": f"{os.getuid()}:{os.getgid()}",
     }
-    return run([*argv, REPO_ROOT / "compose" / "render.sh"], env=env, timeout=60)
+    return [*argv, str(REPO_ROOT / "compose" / "render.sh")], env
+
+
+def test_render_work_dirs_do_not_collide_when_profiles_render_at_once(compose_bin, host_shell, tmp_path):
+    """`up` with several profiles runs their renders at once on one volume
+    (each as PID 1 of its container): none may trip over another."""
+    out = tmp_path / "config"
+    # Each in a PID namespace of its own where that works (root), so each is
+    # PID 1 as in its container: a work directory named after $$ collided.
+    unshare = tool("unshare")
+    pid1 = [unshare, "--pid", "--fork"] if unshare and run([unshare, "--pid", "--fork", "true"], timeout=30).returncode == 0 else []
+    procs = []
+    for profile in sorted(PROFILES):
+        argv, env = render_command(compose_bin, host_shell, profile, out)
+        argv = [*pid1, *argv]
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    expected = {*STANDALONE, *SENTINEL_DATA, *SENTINELS, *CLUSTER, "healthcheck.sh"}
+    assert {p.name for p in out.iterdir()} == expected, "one directory per node, no work directory left"
 
 
 def directives(path: Path) -> list[str]:
