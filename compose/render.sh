@@ -20,7 +20,7 @@
 # failover. Changed inputs re-render that node from the policy, which also
 # resets the recorded primary to the initial one.
 #
-# Needs only sh, sed, sha256sum, grep, mkdir, mv, rm, chmod, chown: busybox
+# Needs only sh, cat, sed, sha256sum, grep, mkdir, mv, rm, chmod, chown: busybox
 # in the offline image (scripts/build-offline-images.sh), coreutils in the
 # official one.
 set -eu
@@ -40,10 +40,10 @@ BIND='* -::*'
 log() { printf 'render: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Passwords reach three places: the ACL files as SHA-256 hashes (any value
-# works), and masterauth / sentinel auth-pass / sentinel-pass as a quoted
-# clear-text string, parsed by Redis (backslash escapes) after passing
-# through sed here. Refusing the few characters that would need escaping
+# Passwords reach the ACL files as SHA-256 hashes (any value works), and
+# masterauth / sentinel auth-pass / sentinel-pass as a quoted clear-text
+# string, parsed by Redis (backslash escapes) after passing through sed here
+# (healthcheck.auth holds the exporter's or app's as a plain word). Refusing the few characters that would need escaping
 # keeps both simple; `openssl rand -hex 32` or `-base64 32` values pass.
 check_password() {
     name="$1"
