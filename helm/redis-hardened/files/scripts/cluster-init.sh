@@ -49,8 +49,12 @@ fi
 admin_password=$(secret admin-password)
 REDISCLI_AUTH="$admin_password" timeout "$WAIT_SECONDS" redis-cli "$@"
 
-until [ "$(info_field "$first" cluster_state)" = ok ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || die "cluster_state is not ok within ${WAIT_SECONDS}s"
-  sleep 1
+# Every node, not only the first: each flips to `ok` on its own (about 100 ms
+# apart), and a client redirected to one still `fail` gets CLUSTERDOWN.
+for addr in $CLUSTER_NODES; do
+  until [ "$(info_field "$addr" cluster_state)" = ok ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "$addr: cluster_state is not ok within ${WAIT_SECONDS}s"
+    sleep 1
+  done
 done
 log "cluster created: $(info_field "$first" cluster_size) shards, state ok"
