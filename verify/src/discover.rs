@@ -200,6 +200,12 @@ pub async fn discover(
     if b.fleet.data.is_empty() {
         return Err("failed to reach any data node of the deployment".into());
     }
+    // Reports list the entry node (standalone target, primary, first seed)
+    // first and the rest by label, whatever order the deployment replied in.
+    if let Some((_, rest)) = b.fleet.data.split_first_mut() {
+        rest.sort_by(|a, c| a.label.cmp(&c.label));
+    }
+    b.fleet.sentinels.sort_by(|a, c| a.label.cmp(&c.label));
     Ok(b.fleet)
 }
 

@@ -46,11 +46,16 @@ pub fn markdown(checks: &[&dyn Check]) -> String {
         let m = c.meta();
         let _ = write!(
             out,
-            "\n## `{}`\n\n**{}** (area `{}`, default severity `{}`{})\n\n**Why it matters.** {}\n\n**Fix.** {}\n",
+            "\n## `{}`\n\n**{}** (area `{}`, default severity `{}`, {}; applies to {}{})\n\n**Why it matters.** {}\n\n**Fix.** {}\n",
             m.id,
             m.title,
             m.area.as_str(),
             m.severity.as_str(),
+            match m.scope {
+                crate::check::Scope::Node => "runs on every data node",
+                crate::check::Scope::Deployment => "runs once per deployment",
+            },
+            m.applies.names(),
             if m.needs.disruptive { ", disruptive" } else { "" },
             m.why,
             m.remediation

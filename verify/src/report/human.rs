@@ -1,8 +1,9 @@
-//! The human report: checks grouped by area, evidence and fix under each
-//! finding, colour only on a terminal (and never with `NO_COLOR`).
+//! The human report: results grouped per node (then by area), the
+//! deployment-wide checks after them, evidence and fix under each finding,
+//! colour only on a terminal (and never with `NO_COLOR`).
 
 use crate::check::{Severity, Status};
-use crate::runner::Report;
+use crate::runner::{CheckResult, Report};
 use std::fmt::Write;
 
 /// Renders the report; `colour` adds ANSI colours.
@@ -24,48 +25,110 @@ pub fn render(report: &Report, colour: bool) -> String {
     if let Some(l) = &report.launched {
         let _ = writeln!(out, "launched: {l}");
     }
-    let mut area = None;
+    let multi = report.nodes.len() > 1;
+    if multi {
+        let nodes: Vec<String> = report
+            .nodes
+            .iter()
+            .map(|(n, role)| format!("{n} ({})", role_name(*role)))
+            .collect();
+        let _ = writeln!(out, "{} deployment: {}", report.topology, nodes.join(", "));
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "{} {note}", paint("2", "note:"));
+    }
+    let mut groups: Vec<(Option<&str>, Vec<&CheckResult>)> = Vec::new();
     for r in &report.results {
-        if area != Some(r.meta.area) {
-            area = Some(r.meta.area);
-            let _ = writeln!(out, "\n{}", paint("1", r.meta.area.as_str()));
-        }
-        let label = match (r.outcome.status, r.severity) {
-            (Status::Pass, _) => paint("32", "pass "),
-            (Status::Fail, Severity::Deny) => paint("1;31", "FAIL "),
-            (Status::Fail, _) => paint("33", "fail "),
-            (Status::Warn, _) => paint("33", "warn "),
-            (Status::Skip, _) => paint("2", "skip "),
-            (Status::Error, _) => paint("1;35", "ERROR"),
-        };
-        let _ = writeln!(out, "  {label} {:<30} {}", r.meta.id, r.outcome.message);
-        if r.outcome.status != Status::Pass && r.outcome.status != Status::Skip {
-            for e in &r.outcome.evidence {
-                let _ = writeln!(
-                    out,
-                    "          {} {} => {}",
-                    paint("2", "evidence:"),
-                    e.command,
-                    e.observed
-                );
-            }
-            let _ = writeln!(
-                out,
-                "          {} {}",
-                paint("2", "fix:"),
-                r.meta.remediation
-            );
+        let key = r.node.as_deref();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(r),
+            None => groups.push((key, vec![r])),
         }
     }
-    let blocking: Vec<&str> = report
+    // Nodes first, in the order they were found; deployment-wide last.
+    groups.sort_by_key(|(k, _)| k.is_none());
+    for (node, results) in groups {
+        if multi {
+            let heading = match node {
+                Some(n) => {
+                    let role = report
+                        .nodes
+                        .iter()
+                        .find(|(l, _)| l == n)
+                        .map(|(_, r)| role_name(*r))
+                        .unwrap_or("node");
+                    format!("node {n} ({role})")
+                }
+                None => "deployment".to_owned(),
+            };
+            let _ = writeln!(out, "\n{}", paint("1;4", &heading));
+        }
+        let mut area = None;
+        for r in results {
+            if area != Some(r.meta.area) {
+                area = Some(r.meta.area);
+                let _ = writeln!(out, "\n{}", paint("1", r.meta.area.as_str()));
+            }
+            render_result(&mut out, r, &paint);
+        }
+    }
+    let mut blocking: Vec<String> = report
         .results
         .iter()
         .filter(|r| r.is_blocking())
-        .map(|r| r.meta.id)
+        .map(|r| match (&r.node, multi) {
+            (Some(n), true) => format!("{}@{n}", r.meta.id),
+            _ => r.meta.id.to_owned(),
+        })
         .collect();
+    blocking.dedup();
     let _ = writeln!(out, "\n{}", report.summary_line());
     if !blocking.is_empty() {
         let _ = writeln!(out, "deny-level failures: {}", blocking.join(", "));
     }
     out
+}
+
+fn render_result(out: &mut String, r: &CheckResult, paint: &dyn Fn(&str, &str) -> String) {
+    let label = match (r.outcome.status, r.severity) {
+        (Status::Pass, _) => paint("32", "pass "),
+        (Status::Fail, Severity::Deny) => paint("1;31", "FAIL "),
+        (Status::Fail, _) => paint("33", "fail "),
+        (Status::Warn, _) => paint("33", "warn "),
+        (Status::Skip, _) => paint("2", "skip "),
+        (Status::Error, _) => paint("1;35", "ERROR"),
+    };
+    let _ = writeln!(out, "  {label} {:<30} {}", r.meta.id, r.outcome.message);
+    if r.outcome.status != Status::Pass && r.outcome.status != Status::Skip {
+        for e in &r.outcome.evidence {
+            let node = e
+                .node
+                .as_deref()
+                .map(|n| format!("[{n}] "))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "          {} {node}{} => {}",
+                paint("2", "evidence:"),
+                e.command,
+                e.observed
+            );
+        }
+        let _ = writeln!(
+            out,
+            "          {} {}",
+            paint("2", "fix:"),
+            r.meta.remediation
+        );
+    }
+}
+
+fn role_name(role: crate::fleet::Role) -> &'static str {
+    match role {
+        crate::fleet::Role::Standalone => "standalone",
+        crate::fleet::Role::Primary => "primary",
+        crate::fleet::Role::Replica => "replica",
+        crate::fleet::Role::Sentinel => "sentinel",
+        crate::fleet::Role::Unknown => "role unknown",
+    }
 }

@@ -3,12 +3,18 @@
 //!
 //! ```json
 //! {"schema_version":1,"tool_version":"0.1.0","target":"redis://admin:***@host:6379",
-//!  "launched":null,"settings":{…},"summary":{"pass":14,"fail":0,"warn":2,"skip":0,"error":0},
+//!  "launched":null,"topology":"sentinel",
+//!  "nodes":[{"node":"n1","role":"primary"},{"node":"s1","role":"sentinel"}],
+//!  "notes":[],"settings":{…},"summary":{"pass":14,"fail":0,"warn":2,"skip":0,"error":0},
 //!  "exit_code":0,
-//!  "checks":[{"id":"conn.reachable","area":"conn","title":"…","severity":"deny",
+//!  "checks":[{"id":"conn.reachable","node":"n1","area":"conn","title":"…","severity":"deny",
 //!             "status":"pass","message":"…","evidence":[{"command":"PING","observed":"PONG"}],
 //!             "remediation":null,"elapsed_ms":1}]}
 //! ```
+//!
+//! `node` is the node a node-scoped result concerns and `null` for
+//! deployment-wide checks (`repl.*`, `sentinel.*`, `cluster.*`), whose
+//! evidence names the node of each reply.
 
 use crate::runner::Report;
 use serde::Serialize;
@@ -19,6 +25,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Serialize)]
 struct JsonCheck<'a> {
     id: &'a str,
+    node: Option<&'a str>,
     area: &'a str,
     title: &'a str,
     severity: &'a str,
@@ -30,11 +37,20 @@ struct JsonCheck<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonNode<'a> {
+    node: &'a str,
+    role: crate::fleet::Role,
+}
+
+#[derive(Serialize)]
 struct JsonReport<'a> {
     schema_version: u32,
     tool_version: &'a str,
     target: &'a str,
     launched: Option<&'a str>,
+    topology: &'a str,
+    nodes: Vec<JsonNode<'a>>,
+    notes: &'a [String],
     settings: &'a crate::config::Settings,
     summary: crate::runner::Summary,
     exit_code: i32,
@@ -48,6 +64,7 @@ pub fn render(report: &Report) -> String {
         .iter()
         .map(|r| JsonCheck {
             id: r.meta.id,
+            node: r.node.as_deref(),
             area: r.meta.area.as_str(),
             title: r.meta.title,
             severity: r.severity.as_str(),
@@ -64,6 +81,13 @@ pub fn render(report: &Report) -> String {
         tool_version: env!("CARGO_PKG_VERSION"),
         target: &report.target,
         launched: report.launched.as_deref(),
+        topology: report.topology,
+        nodes: report
+            .nodes
+            .iter()
+            .map(|(node, role)| JsonNode { node, role: *role })
+            .collect(),
+        notes: &report.notes,
         settings: &report.settings,
         summary: report.summary(),
         exit_code: report.exit_code(),

@@ -46,13 +46,22 @@ pub fn render(report: &Report) -> String {
             .outcome
             .evidence
             .iter()
-            .map(|e| format!("{} => {}\n", e.command, e.observed))
+            .map(|e| match &e.node {
+                Some(n) => format!("[{n}] {} => {}\n", e.command, e.observed),
+                None => format!("{} => {}\n", e.command, e.observed),
+            })
             .collect();
+        // One test case per check and node: `id@node` keeps names unique
+        // on multi-node deployments.
+        let name = match &r.node {
+            Some(n) if report.nodes.len() > 1 => format!("{}@{n}", r.meta.id),
+            _ => r.meta.id.to_owned(),
+        };
         let _ = write!(
             out,
             "    <testcase classname=\"verify.{}\" name=\"{}\" time=\"{:.3}\">",
             r.meta.area.as_str(),
-            escape(r.meta.id),
+            escape(&name),
             r.elapsed.as_secs_f64()
         );
         let msg = escape(&format!("[{}] {}", r.severity.as_str(), r.outcome.message));
