@@ -538,13 +538,34 @@ async fn launch_containers(
         }
     })?;
     let network = format!("{name}-net");
+    // Containers start in parallel, data nodes before Sentinels: a Sentinel
+    // resolves the primary's name when it reads its config.
+    let mut started: Vec<(usize, docker::ContainerNode)> = Vec::with_capacity(specs.len());
+    for sentinels in [false, true] {
+        let batch = specs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| (s.role == InitialRole::Sentinel) == sentinels)
+            .map(|(i, spec)| {
+                let image = options.redis_image.clone();
+                let network = network.clone();
+                async move {
+                    let name = spec.placement.announce_host.clone();
+                    docker::ContainerNode::start(&image, spec, &name, &network)
+                        .await
+                        .map(|n| (i, n))
+                }
+            });
+        // Every start is awaited, so a failure leaves no container behind
+        // unowned (the successful ones drop, and are removed, with the error).
+        for result in futures_util::future::join_all(batch).await {
+            started.push(result?);
+        }
+    }
+    started.sort_by_key(|(i, _)| *i);
     let mut nodes = Vec::with_capacity(specs.len());
-    for spec in &specs {
-        let container_name = spec.placement.announce_host.clone();
-        let node =
-            docker::ContainerNode::start(&options.redis_image, spec, &container_name, &network)
-                .await?;
-        map.insert_host(&container_name, "127.0.0.1");
+    for ((_, node), spec) in started.into_iter().zip(&specs) {
+        map.insert_host(&spec.placement.announce_host, "127.0.0.1");
         nodes.push(Node {
             id: spec.id.clone(),
             role: spec.role,
