@@ -13,4 +13,5 @@ mod integration {
     pub mod common;
     pub mod deployments;
     pub mod safety;
+    pub mod topologies;
 }

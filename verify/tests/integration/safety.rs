@@ -218,3 +218,199 @@ fn keyspace_is_left_as_found() {
         .contains("write round-trip ok"));
     assert_eq!(keyspace(port), before);
 }
+
+/// Commands a run may send to a Sentinel (from `INFO commandstats`, which
+/// names subcommands). Peers' own traffic (PING, hello PUBLISH) is in the
+/// list too; nothing that changes a Sentinel's state is.
+const SENTINEL_ALLOWED: &[&str] = &[
+    "auth",
+    "hello",
+    "ping",
+    "info",
+    "role",
+    "publish",
+    "subscribe",
+    "client|setname",
+    "acl|whoami",
+    "command",
+    "command|docs",
+    "sentinel|get-master-addr-by-name",
+    "sentinel|master",
+    "sentinel|masters",
+    "sentinel|replicas",
+    "sentinel|slaves",
+    "sentinel|sentinels",
+    "sentinel|ckquorum",
+    "sentinel|myid",
+    "sentinel|info-cache",
+    "sentinel|pending-scripts",
+];
+
+fn cli(port: u16, admin: &str, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--user",
+            "admin",
+        ])
+        .env("REDISCLI_AUTH", admin)
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `cmdstat_<name>:calls=N,…` lines as a map.
+fn command_calls(port: u16, admin: &str) -> std::collections::BTreeMap<String, u64> {
+    cli(port, admin, &["INFO", "commandstats"])
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.trim().strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .split(',')
+                .next()?
+                .strip_prefix("calls=")?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// Every data node of a Sentinel deployment is MONITORed during a full run
+/// and shows only allow-listed commands from the verifier (the Sentinels'
+/// and replicas' own connections, open before the run, are told apart by
+/// address); every Sentinel's command statistics show only read commands.
+#[test]
+fn every_node_of_a_sentinel_deployment_sees_only_allowed_commands() {
+    let rt = runtime();
+    let d = launch_topology(
+        &rt,
+        topology::Topology::SENTINEL,
+        Profile::Hardened,
+        Launcher::Process,
+    );
+    let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
+    let mut monitors = Vec::new();
+    for node in d.data_nodes() {
+        let port = node.reachable.port;
+        // Connections that exist before the run are not the verifier's.
+        let before: std::collections::HashSet<String> = cli(port, &admin, &["CLIENT", "LIST"])
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|f| f.strip_prefix("addr="))
+                    .map(str::to_owned)
+            })
+            .collect();
+        let mut child = Command::new("redis-cli")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--user",
+                "admin",
+            ])
+            .env("REDISCLI_AUTH", &admin)
+            .arg("monitor")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli monitor");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("MONITOR started"),
+            "OK"
+        );
+        monitors.push((node.id.clone(), port, before, child, rx));
+    }
+    let sentinel_ports: Vec<u16> = d.sentinels().map(|s| s.reachable.port).collect();
+    let stats_before: Vec<_> = sentinel_ports
+        .iter()
+        .map(|p| command_calls(*p, &admin))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), &d.credentials.as_ref().unwrap().admin);
+    let url = format!(
+        "redis+sentinel://{}/mymaster",
+        sentinel_ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let pw_s = pw.display().to_string();
+    let (code, report, stderr) = run_json(&[
+        "--target",
+        &url,
+        "--user",
+        "admin",
+        "--password-file",
+        &pw_s,
+    ]);
+    assert_eq!(report["summary"]["error"], 0, "{report:#}");
+    assert!(code == 0, "verify exit {code}: {stderr}");
+    assert_eq!(report["topology"], "sentinel");
+
+    let mut violations = Vec::new();
+    let mut seen = 0;
+    for (id, port, before, mut child, rx) in monitors {
+        cli(port, &admin, &["ECHO", "end-of-verify-run"]);
+        let mut in_multi = std::collections::HashSet::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+            if line.contains("end-of-verify-run") {
+                break;
+            }
+            let Some((client, args)) = parse_monitor_line(&line) else {
+                continue;
+            };
+            if before.contains(&client) || client == "lua" {
+                continue;
+            }
+            seen += 1;
+            let name = command_name(&args);
+            if in_multi.contains(&client) {
+                match name.as_str() {
+                    "DISCARD" => {
+                        in_multi.remove(&client);
+                    }
+                    "EXEC" => violations.push(format!("{id}: EXEC after a probe: {line}")),
+                    _ => {}
+                }
+                continue;
+            }
+            if name == "MULTI" {
+                in_multi.insert(client);
+            } else if !ALLOWED.contains(&name.as_str()) && name != "ROLE" && name != "CLUSTER NODES"
+            {
+                violations.push(format!("{id}: not allow-listed: {line}"));
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for (port, before) in sentinel_ports.iter().zip(stats_before) {
+        for (name, calls) in command_calls(*port, &admin) {
+            let new = calls - before.get(&name).copied().unwrap_or(0);
+            if new > 0 && !SENTINEL_ALLOWED.contains(&name.as_str()) {
+                violations.push(format!("sentinel {port}: {name} called {new} times"));
+            }
+        }
+    }
+    assert!(seen > 30, "MONITOR recorded only {seen} verifier commands");
+    assert!(violations.is_empty(), "{violations:#?}");
+}
