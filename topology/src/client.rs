@@ -335,3 +335,92 @@ pub fn scrub(text: &str, password: Option<&Secret>) -> String {
         _ => text.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target::new("10.0.0.9", 6379, Some("app"), Some(Secret::new("hunter2")))
+    }
+
+    /// A server reply turned into the client error redis-rs returns.
+    fn server(reply: &str) -> redis::RedisError {
+        match redis::parse_redis_value(format!("-{reply}\r\n").as_bytes()) {
+            Ok(redis::Value::ServerError(e)) => e.into(),
+            other => panic!("not a server error: {other:?}"),
+        }
+    }
+
+    fn io(kind: std::io::ErrorKind, text: &str) -> redis::RedisError {
+        std::io::Error::new(kind, text.to_owned()).into()
+    }
+
+    #[test]
+    fn classifies_server_replies_by_code() {
+        let t = target();
+        let b = Duration::from_secs(1);
+        assert!(matches!(
+            classify(&t, &server("WRONGPASS invalid username-password pair or user is disabled."), b),
+            ClientError::Auth { user, .. } if user == "app"
+        ));
+        assert!(matches!(
+            classify(
+                &t,
+                &server("LOADING Redis is loading the dataset in memory"),
+                b
+            ),
+            ClientError::Loading { .. }
+        ));
+        // A code the classifier does not act on stays a server answer, even
+        // when its text mentions words the client-side rules look for.
+        assert!(matches!(
+            classify(&t, &server("NOPERM this user has no permissions to run the 'tls' command"), b),
+            ClientError::Other { detail, .. } if detail.starts_with("NoPerm") || detail.contains("NOPERM") || detail.contains("permissions")
+        ));
+        assert!(is_noperm(&server("NOPERM no")));
+        assert!(is_noauth(&server("NOAUTH Authentication required.")));
+        assert!(!is_noauth(&server("ERR mentions NOAUTH in text")));
+    }
+
+    #[test]
+    fn classifies_client_side_failures() {
+        let t = target();
+        let b = Duration::from_secs(2);
+        assert!(matches!(
+            classify(
+                &t,
+                &io(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "Connection refused (os error 111)"
+                ),
+                b
+            ),
+            ClientError::Unreachable { .. }
+        ));
+        assert!(matches!(
+            classify(&t, &io(std::io::ErrorKind::TimedOut, "timed out"), b),
+            ClientError::Timeout { timeout, .. } if timeout == b
+        ));
+        assert!(matches!(
+            classify(
+                &t,
+                &io(
+                    std::io::ErrorKind::InvalidData,
+                    "received corrupt message of type InvalidContentType"
+                ),
+                b
+            ),
+            ClientError::Tls { .. }
+        ));
+    }
+
+    #[test]
+    fn never_echoes_the_password() {
+        let t = target();
+        let e = io(std::io::ErrorKind::Other, "auth failed for hunter2 somehow");
+        let text = classify(&t, &e, Duration::ZERO).to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("***"), "{text}");
+    }
+}
