@@ -336,3 +336,52 @@ fn users_reconnect_when_redis_goes_away_and_the_run_ends_on_time() {
     let gets = &s.operations["getset:GET"];
     assert!(gets.count > gets.errors + 100);
 }
+
+/// Every (visible) workload at once on a launched deployment of `topology`:
+/// no invariant violation and no error at all (so no CROSSSLOT either).
+fn every_workload_holds_on(topology: &str) {
+    let names: Vec<&str> = loadtest::workloads::REGISTRY
+        .iter()
+        .filter(|w| !w.hidden)
+        .map(|w| w.name)
+        .collect();
+    let spec = names.join(",");
+    let mut args = vec![
+        "--topology",
+        topology,
+        "--workload",
+        &spec,
+        "-u",
+        "16",
+        "-t",
+        "4s",
+    ];
+    args.extend_from_slice(CONTENDED);
+    let s = run(&args).summary;
+    assert_eq!(s.settings["topology"], topology);
+    for name in &names {
+        let ran = s
+            .operations
+            .iter()
+            .filter(|(op, _)| op.starts_with(&format!("{name}:")))
+            .map(|(_, o)| o.count)
+            .sum::<u64>();
+        assert!(ran > 10, "{name} barely ran on {topology}: {ran}");
+    }
+    assert_eq!(s.errors_total, 0, "{topology}: errors {:?}", s.operations);
+    assert!(
+        s.invariants.values().all(|v| *v == 0),
+        "{topology}: {:?}",
+        s.invariants
+    );
+}
+
+#[test]
+fn every_workload_holds_on_a_launched_cluster() {
+    every_workload_holds_on("cluster");
+}
+
+#[test]
+fn every_workload_holds_on_a_launched_sentinel_deployment() {
+    every_workload_holds_on("sentinel");
+}
