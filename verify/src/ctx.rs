@@ -262,6 +262,12 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// The server's error code in an error text as [`Ctx::cmd`] returns it
+/// (`CODE detail`); callers match codes, never the wording.
+pub fn code_of(error: &str) -> topology::ErrorCode {
+    topology::ReplyError::parse(error).code
+}
+
 /// Text of a client error without the "An error was signalled by the
 /// server" wrapping.
 pub fn error_text(e: &redis::RedisError) -> String {
@@ -272,11 +278,12 @@ pub fn error_text(e: &redis::RedisError) -> String {
 }
 
 fn classify(e: String) -> Unavailable {
-    let lower = e.to_lowercase();
-    if e.starts_with("NOPERM")
-        || lower.contains("no permissions")
-        || lower.contains("unknown command")
-    {
+    let reply = topology::ReplyError::parse(&e);
+    // Denied by the ACL, or a command the provider removed (ElastiCache
+    // answers CONFIG with ERR unknown command).
+    let removed = reply.code == topology::ErrorCode::Err
+        && reply.detail.to_lowercase().starts_with("unknown command");
+    if reply.code == topology::ErrorCode::NoPerm || removed {
         Unavailable::Denied(e)
     } else {
         Unavailable::Failed(e)

@@ -202,8 +202,13 @@ pub async fn discover(
     }
     // Reports list the entry node (standalone target, primary, first seed)
     // first and the rest by label, whatever order the deployment replied in.
-    if let Some((_, rest)) = b.fleet.data.split_first_mut() {
-        rest.sort_by(|a, c| a.label.cmp(&c.label));
+    match b.fleet.kind {
+        FleetKind::Cluster => b.fleet.data.sort_by(|a, c| a.label.cmp(&c.label)),
+        _ => {
+            if let Some((_, rest)) = b.fleet.data.split_first_mut() {
+                rest.sort_by(|a, c| a.label.cmp(&c.label));
+            }
+        }
     }
     b.fleet.sentinels.sort_by(|a, c| a.label.cmp(&c.label));
     Ok(b.fleet)

@@ -30,11 +30,13 @@ impl Permission {
             Ok(s) if s.eq_ignore_ascii_case("QUEUED") => Permission::Allowed("QUEUED".into()),
             Ok(other) => Permission::Unknown(format!("unexpected reply `{other}`")),
             Err(e) => {
-                let lower = e.to_lowercase();
-                if e.starts_with("NOPERM") || lower.contains("no permissions") {
+                let reply = topology::ReplyError::parse(&e);
+                let detail = reply.detail.to_lowercase();
+                if reply.code == topology::ErrorCode::NoPerm {
                     Permission::Denied(e)
-                } else if lower.contains("command not allowed. if the enable-")
-                    || lower.contains("unknown command")
+                } else if reply.code == topology::ErrorCode::Err
+                    && (detail.contains("command not allowed. if the enable-")
+                        || detail.starts_with("unknown command"))
                 {
                     // Protected by enable-debug-command / enable-module-command,
                     // or removed: nobody can run it.

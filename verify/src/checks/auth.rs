@@ -35,7 +35,7 @@ impl Required {
             Ok(_) => {
                 Outcome::fail("a connection without credentials can run commands").with(evidence)
             }
-            Err(e) if e.contains("NOAUTH") => {
+            Err(e) if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoAuth => {
                 Outcome::pass("unauthenticated clients are refused (NOAUTH)").with(evidence)
             }
             Err(e) => Outcome::error(format!("could not test an unauthenticated connection: {e}"))
@@ -81,7 +81,10 @@ impl DefaultUser {
                         .with(evidence)
                 }
             }
-            Err(e) if e.starts_with("NOPERM") || e.to_lowercase().contains("unknown") => {
+            Err(e)
+                if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoPerm
+                    || e.to_lowercase().contains("unknown") =>
+            {
                 // Managed services deny ACL GETUSER; infer from what a
                 // stranger gets instead.
                 let anon = ctx.anonymous_ping().await;
@@ -105,7 +108,7 @@ impl DefaultUser {
                         "the default user needs no password (an anonymous PING works)",
                     )
                     .with(evidence),
-                    Err(e) if e.contains("NOAUTH") => Outcome::pass(
+                    Err(e) if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoAuth => Outcome::pass(
                         "the default user is disabled or has a password (anonymous PING refused)",
                     )
                     .with(evidence),

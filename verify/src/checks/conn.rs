@@ -64,7 +64,8 @@ impl Reachable {
                 format!("{}probe{{{tag}}}", ctx.key_prefix)
             };
             let set = ctx.cmd(&["SET", &key, "1", "PX", "60000", "NX"]).await;
-            if matches!(&set, Err(e) if e.starts_with("MOVED") || e.starts_with("ASK")) {
+            if matches!(&set, Err(e) if matches!(topology::ReplyError::parse(e).code, topology::ErrorCode::Moved | topology::ErrorCode::Ask))
+            {
                 attempts.push(set.err().unwrap_or_default());
                 continue;
             }
@@ -84,7 +85,7 @@ impl Reachable {
                 (Ok(_), Ok(v)) if value_text(&v) == "1" => {
                     Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
                 }
-                (Err(e), _) if e.starts_with("NOPERM") => Outcome::pass(format!(
+                (Err(e), _) if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoPerm => Outcome::pass(format!(
                     "Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)"
                 ))
                 .with(evidence),

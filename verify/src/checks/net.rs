@@ -63,7 +63,7 @@ async fn auth_required(ctx: &Ctx) -> (bool, Evidence) {
         Err(e) => e.clone(),
     };
     (
-        matches!(&reply, Err(e) if e.contains("NOAUTH")),
+        matches!(&reply, Err(e) if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoAuth),
         Evidence {
             node: None,
             command: "PING (new connection, no credentials)".into(),
