@@ -22,6 +22,7 @@ pub mod cli;
 pub mod conn;
 pub mod duration;
 pub mod invariants;
+pub mod keys;
 pub mod merge;
 pub mod metrics;
 pub mod report;

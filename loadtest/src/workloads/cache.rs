@@ -15,7 +15,7 @@
 //! cargo run -p loadtest -- --workload cache -u 100 -t 20s --keyspace 10000 --cache-ttl 10s --value-size 512
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::Registry;
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +54,11 @@ impl Cache {
         }
     }
 
+    /// The cache entry of item `k`.
+    fn key(&self, k: u64) -> String {
+        format!("{}{k}", self.prefix)
+    }
+
     fn value_for(&self, k: u64) -> Vec<u8> {
         let mut v = format!("{k}:").into_bytes();
         v.resize(self.value_size.max(v.len()), b'v');
@@ -70,6 +75,11 @@ impl Workload for Cache {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n);
+        vec![StepKeys::new(GET, [key.clone()]), StepKeys::new(SET, [key])]
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let hot = (self.keyspace / 5).max(1);
         let k = if ctx.rng().random_bool(0.8) {
@@ -77,7 +87,7 @@ impl Workload for Cache {
         } else {
             ctx.rng().random_range(0..self.keyspace)
         };
-        let key = format!("{}{k}", self.prefix);
+        let key = self.key(k);
         let Some(cached) = ctx
             .query::<Option<Vec<u8>>>(GET, redis::cmd("GET").arg(&key))
             .await

@@ -11,7 +11,7 @@
 //!     --keyspace 10000 --value-size 3 --get-ratio 0.5
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::Registry;
 use rand::Rng;
 use std::fmt::Write;
@@ -50,6 +50,15 @@ impl GetSet {
     }
 }
 
+impl GetSet {
+    /// Writes the key of item `k` into the user's reusable buffer (no
+    /// allocation on the hot path).
+    fn key(&self, st: &mut State, k: u64) {
+        st.key.clear();
+        let _ = write!(st.key, "{}{k}", self.prefix);
+    }
+}
+
 impl Workload for GetSet {
     type State = State;
 
@@ -61,10 +70,18 @@ impl Workload for GetSet {
         State { key: String::new() }
     }
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let mut st = State { key: String::new() };
+        self.key(&mut st, n);
+        vec![
+            StepKeys::new(GET, [st.key.clone()]),
+            StepKeys::new(SET, [st.key]),
+        ]
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, st: &mut State) {
         let k = ctx.rng().random_range(0..self.keyspace);
-        st.key.clear();
-        let _ = write!(st.key, "{}{k}", self.prefix);
+        self.key(st, k);
         if ctx.rng().random_bool(self.get_ratio) {
             let _ = ctx
                 .query::<Option<Vec<u8>>>(GET, redis::cmd("GET").arg(&st.key))

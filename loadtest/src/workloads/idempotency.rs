@@ -21,7 +21,7 @@
 //! cargo run -p loadtest -- --workload idempotency -u 100 -t 20s --idempotency-ttl 60s
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{OnceSet, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +70,13 @@ impl Idempotency {
     }
 }
 
+impl Idempotency {
+    /// The key of request id `id`.
+    fn key(&self, id: u64) -> String {
+        format!("{}{id}", self.prefix)
+    }
+}
+
 impl Workload for Idempotency {
     type State = ();
 
@@ -79,6 +86,15 @@ impl Workload for Idempotency {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n);
+        if self.broken {
+            vec![StepKeys::new(0, [key.clone()]), StepKeys::new(1, [key])]
+        } else {
+            vec![StepKeys::new(0, [key])]
+        }
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let issued = self.next_id.load(Ordering::Relaxed);
         let id = if issued == 0 || ctx.rng().random_bool(0.5) {
@@ -86,7 +102,7 @@ impl Workload for Idempotency {
         } else {
             issued - 1 - ctx.rng().random_range(0..RECENT.min(issued))
         };
-        let key = format!("{}{id}", self.prefix);
+        let key = self.key(id);
         let owner = ctx.core.index;
         let accepted = if self.broken {
             let Some(seen) = ctx

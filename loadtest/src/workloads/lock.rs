@@ -24,14 +24,21 @@
 //! (release with a plain `DEL`; run it with a lease shorter than the hold,
 //! e.g. `--lock-ttl 20ms --lock-hold 20ms`).
 //!
+//! Keys: a lock and its fencing counter are `…:lock:{<run>:<lock>}` and
+//! `…:lock:{<run>:<lock>}:fence`. The acquire script sends both, so on
+//! Redis Cluster they must share a slot: the hash tag is per lock name,
+//! which keeps each lock's pair together and spreads the locks over the
+//! cluster.
+//!
 //! Run it:
 //!
 //! ```text
 //! cargo run -p loadtest -- --workload lock -u 50 -t 20s --locks 4 --lock-ttl 2s --lock-hold 1ms
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{LockTable, Registry};
+use crate::keys::tag;
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -94,6 +101,15 @@ return 0
     )
 });
 
+const ACQUIRE_OP: usize = 0;
+const RELEASE_OP: usize = 1;
+
+/// The keys of one lock name: the lock and its fencing counter.
+struct LockKeys {
+    lock: String,
+    fence: String,
+}
+
 /// Which implementation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -108,6 +124,7 @@ pub enum Kind {
 /// The lock workload.
 pub struct Lock {
     prefix: String,
+    run_prefix: String,
     locks: u64,
     ttl: Duration,
     hold: Duration,
@@ -129,6 +146,7 @@ impl Lock {
         };
         Self {
             prefix: variant.prefix(p),
+            run_prefix: p.prefix.clone(),
             locks: p.locks,
             ttl: p.lock_ttl,
             hold: p.lock_hold,
@@ -138,6 +156,15 @@ impl Lock {
             busy: reg.stat("lock_busy"),
             lease_lost: reg.stat("lock_released_after_lease_expiry"),
             next_holder: AtomicU64::new(1),
+        }
+    }
+
+    /// The keys of lock `lock_id`, tagged by it.
+    fn keys(&self, lock_id: u64) -> LockKeys {
+        let lock = format!("{}{}", self.prefix, tag(&self.run_prefix, lock_id));
+        LockKeys {
+            fence: format!("{lock}:fence"),
+            lock,
         }
     }
 }
@@ -151,10 +178,20 @@ impl Workload for Lock {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let LockKeys { lock, fence } = self.keys(n);
+        vec![
+            StepKeys::new(ACQUIRE_OP, [lock.clone(), fence]),
+            StepKeys::new(RELEASE_OP, [lock]),
+        ]
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let lock_id = ctx.rng().random_range(0..self.locks);
-        let key = format!("{}{lock_id}", self.prefix);
-        let fence_key = format!("{key}:fence");
+        let LockKeys {
+            lock: key,
+            fence: fence_key,
+        } = self.keys(lock_id);
         let holder = self.next_holder.fetch_add(1, Ordering::Relaxed);
         let token = format!("{holder}-{:016x}", ctx.rng().random::<u64>());
         let acquire = if self.kind == Kind::NoNx {
@@ -167,7 +204,7 @@ impl Workload for Lock {
             .key(&fence_key)
             .arg(&token)
             .arg(self.ttl.as_millis().max(1) as u64);
-        let reply = ctx.script::<i64>(0, &inv).await;
+        let reply = ctx.script::<i64>(ACQUIRE_OP, &inv).await;
         let fence = match reply.value {
             Some(0) => {
                 self.busy.fetch_add(1, Ordering::Relaxed);
@@ -187,11 +224,13 @@ impl Workload for Lock {
 
         self.table.releasing(lock_id, holder, fence);
         if self.kind == Kind::UnsafeRelease {
-            let _ = ctx.query::<i64>(1, redis::cmd("DEL").arg(&key)).await;
+            let _ = ctx
+                .query::<i64>(RELEASE_OP, redis::cmd("DEL").arg(&key))
+                .await;
         } else {
             let mut inv = RELEASE.prepare_invoke();
             inv.key(&key).arg(&token);
-            if ctx.script::<i64>(1, &inv).await.value == Some(0) {
+            if ctx.script::<i64>(RELEASE_OP, &inv).await.value == Some(0) {
                 self.lease_lost.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -28,7 +28,7 @@
 //! ```
 
 use super::ratelimit_sliding::{WindowLog, SCRIPT};
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{Registry, SlidingWindowTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +85,13 @@ impl Lockout {
     }
 }
 
+impl Lockout {
+    /// The sorted set of `account`'s attempts.
+    fn key(&self, account: u64) -> String {
+        format!("{}{account}", self.prefix)
+    }
+}
+
 impl Workload for Lockout {
     type State = ();
 
@@ -94,9 +101,18 @@ impl Workload for Lockout {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n);
+        if self.broken {
+            WindowLog::broken_steps(&key)
+        } else {
+            vec![StepKeys::new(0, [key.clone()]), StepKeys::new(1, [key])]
+        }
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let account = ctx.rng().random_range(0..self.accounts);
-        let key = format!("{}{account}", self.prefix);
+        let key = self.key(account);
         let member = ctx.core.unique_id();
         let wrong = ctx.rng().random_bool(WRONG_PASSWORD);
         if self.broken {

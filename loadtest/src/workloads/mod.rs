@@ -12,6 +12,13 @@
 //! Workloads whose name ends in `-broken` are hidden: deliberately wrong
 //! implementations that exist to prove each invariant checker catches the
 //! bug it is there for.
+//!
+//! Every workload also declares the keys each of its operations sends
+//! ([`Workload::step_keys`]), built by the code its actions use. On Redis
+//! Cluster a step sending several keys in one command, script or
+//! transaction must keep them in one slot (a shared hash tag, see
+//! [`crate::keys`]); the registry test checks every workload's steps do,
+//! and that different clients, accounts and locks still spread over slots.
 
 pub mod cache;
 pub mod getset;
@@ -335,6 +342,34 @@ pub trait Workload: Send + Sync + Sized + 'static {
 
     /// Called once after the load stopped, to settle late checks.
     fn finish(&self) {}
+
+    /// The keys every operation of this variant sends in its one round trip,
+    /// for the `n`-th entity the workload picks (client, account, user,
+    /// lock), built by the same code as the action's. Every index of
+    /// [`Variant::ops`] appears at least once (an operation with no key,
+    /// like `TIME`, with an empty list), so an operation added without
+    /// declaring its keys fails the registry test.
+    fn step_keys(&self, n: u64) -> Vec<StepKeys>;
+}
+
+/// The keys one operation sends in one round trip (a command, a Lua
+/// script's `KEYS` and the keys it derives, a MULTI/EXEC, a pipeline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepKeys {
+    /// Index into [`Variant::ops`].
+    pub op: usize,
+    /// The keys.
+    pub keys: Vec<String>,
+}
+
+impl StepKeys {
+    /// Operation `op` sending `keys`.
+    pub fn new(op: usize, keys: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            op,
+            keys: keys.into_iter().collect(),
+        }
+    }
 }
 
 /// A workload with its type erased, as the run holds it.
@@ -345,6 +380,9 @@ pub trait Runnable: Send + Sync {
     fn scripts(&self) -> Vec<&'static redis::Script>;
     /// Settles late checks.
     fn finish(&self);
+    /// The keys of every operation for the `n`-th entity
+    /// ([`Workload::step_keys`]).
+    fn step_keys(&self, n: u64) -> Vec<StepKeys>;
     /// The Goose scenario running this workload.
     fn scenario(
         self: Arc<Self>,
@@ -381,6 +419,10 @@ impl<W: Workload> Runnable for W {
 
     fn finish(&self) {
         Workload::finish(self);
+    }
+
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        Workload::step_keys(self, n)
     }
 
     fn scenario(
@@ -770,6 +812,105 @@ mod tests {
         }
         assert!(!listing(false).contains("broken"));
         assert!(listing(true).contains("lock-broken-nx"));
+    }
+
+    /// Entities each workload's keys are built for: enough that a tag
+    /// shared by a whole run would show as one slot.
+    const ENTITIES: u64 = 16;
+
+    #[test]
+    fn every_step_keeps_its_keys_in_one_slot_and_entities_spread() {
+        use crate::keys::{hash_tag, slot};
+        use std::collections::{BTreeMap, BTreeSet};
+        let reg = Registry::default();
+        let p = test_params();
+        for w in REGISTRY {
+            let built = (w.build)(&p, &reg);
+            let ops = built.ops();
+            // Slots each operation's keys landed in, over all entities.
+            let mut slots: BTreeMap<usize, BTreeSet<u16>> = BTreeMap::new();
+            for n in 0..ENTITIES {
+                for step in built.step_keys(n) {
+                    let name = ops.get(step.op).unwrap_or_else(|| {
+                        panic!("{}: step {} is not an operation", w.name, step.op)
+                    });
+                    let seen = slots.entry(step.op).or_default();
+                    for key in &step.keys {
+                        assert!(
+                            key.starts_with(&p.prefix),
+                            "{name}: {key} not under the run prefix"
+                        );
+                        seen.insert(slot(key.as_bytes()));
+                    }
+                    let distinct: BTreeSet<&String> = step.keys.iter().collect();
+                    if distinct.len() < 2 {
+                        continue;
+                    }
+                    let tags: BTreeSet<_> =
+                        step.keys.iter().map(|k| hash_tag(k.as_bytes())).collect();
+                    assert!(
+                        tags.len() == 1 && !tags.contains(&None),
+                        "{name} sends {:?}: keys of one step must share one hash tag",
+                        step.keys
+                    );
+                    let one: BTreeSet<u16> = step.keys.iter().map(|k| slot(k.as_bytes())).collect();
+                    assert_eq!(
+                        one.len(),
+                        1,
+                        "{name} sends {:?} over slots {one:?}",
+                        step.keys
+                    );
+                }
+            }
+            for (op, name) in ops.iter().enumerate() {
+                let seen = slots
+                    .get(&op)
+                    .unwrap_or_else(|| panic!("{}: {name} declares no keys in step_keys", w.name));
+                // A step with no key (TIME) has no slot to spread.
+                assert!(
+                    seen.is_empty() || seen.len() > 1,
+                    "{name}: {ENTITIES} entities all in slot {seen:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn multi_key_steps_are_the_audited_ones() {
+        // The audit's result: the steps that send several keys at once.
+        // A workload gaining or losing one shows up here.
+        let reg = Registry::default();
+        let p = test_params();
+        let multi: Vec<&str> = REGISTRY
+            .iter()
+            .flat_map(|w| {
+                let built = (w.build)(&p, &reg);
+                let ops = built.ops();
+                let mut names: Vec<&str> = Vec::new();
+                for step in built.step_keys(0) {
+                    if step.keys.len() > 1 && !names.contains(&ops[step.op]) {
+                        names.push(ops[step.op]);
+                    }
+                }
+                names
+            })
+            .collect();
+        assert_eq!(
+            multi,
+            [
+                "session:create",
+                "session:validate",
+                "session:revoke",
+                "session:revoke-all",
+                "lock:EVALSHA(acquire)",
+                "session-broken:create",
+                "session-broken:validate",
+                "session-broken:revoke",
+                "session-broken:revoke-all",
+                "lock-broken-nx:EVALSHA(acquire)",
+                "lock-broken-release:EVALSHA(acquire)",
+            ]
+        );
     }
 
     #[test]

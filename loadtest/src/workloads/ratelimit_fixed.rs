@@ -36,7 +36,7 @@
 //! cargo run -p loadtest -- --workload ratelimit-fixed -u 100 -t 20s --clients 20 --limit 10 --window 1s
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{FixedWindowTracker, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +86,13 @@ impl FixedWindow {
     }
 }
 
+impl FixedWindow {
+    /// The counter of `client` in window number `window`.
+    fn key(&self, client: u64, window: u64) -> String {
+        format!("{}{client}:{window}", self.prefix)
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -101,10 +108,19 @@ impl Workload for FixedWindow {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n, now_ms() / self.window_ms);
+        if self.broken {
+            vec![StepKeys::new(0, [key.clone()]), StepKeys::new(1, [key])]
+        } else {
+            vec![StepKeys::new(0, [key])]
+        }
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let client = ctx.rng().random_range(0..self.clients);
         let window = now_ms() / self.window_ms;
-        let key = format!("{}{client}:{window}", self.prefix);
+        let key = self.key(client, window);
         let ttl_ms = self.window_ms * 2;
         let admitted = if self.broken {
             let seen = ctx

@@ -24,7 +24,7 @@
 //! cargo run -p loadtest -- --workload ratelimit-sliding -u 100 -t 20s --summary-json out.json
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{Registry, SlidingWindowTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +93,13 @@ impl SlidingWindow {
     }
 }
 
+impl SlidingWindow {
+    /// The sorted set of `client`'s admitted requests.
+    fn key(&self, client: u64) -> String {
+        format!("{}{client}", self.prefix)
+    }
+}
+
 impl Workload for SlidingWindow {
     type State = ();
 
@@ -102,9 +109,18 @@ impl Workload for SlidingWindow {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n);
+        if self.broken {
+            WindowLog::broken_steps(&key)
+        } else {
+            vec![StepKeys::new(0, [key])]
+        }
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let client = ctx.rng().random_range(0..self.clients);
-        let key = format!("{}{client}", self.prefix);
+        let key = self.key(client);
         let member = ctx.core.unique_id();
         let (admitted, at) = if self.broken {
             let Some(now) = ctx.server_time_us(0).await else {
@@ -162,6 +178,16 @@ impl WindowLog {
         inv.key(key).arg(self.window_us).arg(self.limit).arg(member);
         let (added, now) = ctx.script::<(u8, u64)>(op, &inv).await.value?;
         Some((added == 1, now))
+    }
+
+    /// The keys of a broken variant's steps as its actions send them:
+    /// `TIME` (op 0), [`Self::count`] (op 1) and [`Self::add`] (op 2).
+    pub(super) fn broken_steps(key: &str) -> Vec<StepKeys> {
+        vec![
+            StepKeys::new(0, []),
+            StepKeys::new(1, [key.to_owned()]),
+            StepKeys::new(2, [key.to_owned()]),
+        ]
     }
 
     /// A broken variant's first round trip as operation `op`: trims the

@@ -22,7 +22,7 @@
 //! cargo run -p loadtest -- --workload ratelimit-token-bucket -u 100 -t 20s --limit 10 --window 1s
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::{Registry, TokenBucketTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +108,13 @@ impl TokenBucket {
     }
 }
 
+impl TokenBucket {
+    /// The bucket of `client`.
+    fn key(&self, client: u64) -> String {
+        format!("{}{client}", self.prefix)
+    }
+}
+
 impl Workload for TokenBucket {
     type State = ();
 
@@ -121,9 +128,22 @@ impl Workload for TokenBucket {
 
     fn new_state(&self, _: &mut UserCore) {}
 
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let key = self.key(n);
+        if self.broken {
+            vec![
+                StepKeys::new(0, []),
+                StepKeys::new(1, [key.clone()]),
+                StepKeys::new(2, [key]),
+            ]
+        } else {
+            vec![StepKeys::new(0, [key])]
+        }
+    }
+
     async fn action(&self, ctx: &mut Ctx<'_>, _: &mut ()) {
         let client = ctx.rng().random_range(0..self.clients);
-        let key = format!("{}{client}", self.prefix);
+        let key = self.key(client);
         let (admitted, at) = if self.broken {
             let Some(now) = ctx.server_time_us(0).await else {
                 return;

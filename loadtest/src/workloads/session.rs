@@ -20,6 +20,14 @@
 //! successful touch plus the TTL, and a read counts as lost only if its
 //! reply came before that, so slow replies never cause false alarms.
 //!
+//! Keys: each account's session set and its sessions share the account's
+//! hash tag, `…:account:{<run>:<account>}:sessions` and
+//! `…:sess:{<run>:<account>}:<id>` (an account is `<user>-<n>`). Create,
+//! validate, revoke and revoke-all each send a session and its account's
+//! set in one round trip (revoke-all deletes the sessions it reads from the
+//! set inside its script), so on Redis Cluster they must be in one slot;
+//! the tag is per account, so accounts spread over the cluster.
+//!
 //! The hidden `session-broken` touches with `PEXPIRE sess:<id> <ttl in
 //! seconds>` — the unit mix-up that makes sessions die a thousand times too
 //! early — and the checker catches it.
@@ -30,8 +38,9 @@
 //! cargo run -p loadtest -- --workload session -u 100 -t 20s --session-ttl 30s
 //! ```
 
-use super::{Ctx, Params, UserCore, Variant, Workload};
+use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
 use crate::invariants::Registry;
+use crate::keys::tag;
 use rand::Rng;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,8 +82,11 @@ const MAX_LIVE: usize = 8;
 /// Revoked sessions remembered for checking.
 const MAX_REVOKED: usize = 16;
 
-/// KEYS[1] the account's set; ARGV[1] the session key prefix.
+/// KEYS[1] the account's set; ARGV[1] the account's session key prefix.
 /// Deletes every session of the account and the set; returns how many.
+/// The session keys are not in KEYS (the script learns them from the set),
+/// which Redis Cluster allows when they are in the slot of KEYS[1]: they
+/// carry the same hash tag.
 static REVOKE_ALL_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -91,6 +103,7 @@ return #ids
 /// The session workload.
 pub struct Sessions {
     prefix: String,
+    run_prefix: String,
     ttl_s: u64,
     variant: &'static Variant,
     broken: bool,
@@ -105,10 +118,25 @@ struct Live {
     alive_until: Instant,
 }
 
+/// The keys of one account.
+struct Account {
+    /// The set of its session ids.
+    sessions: String,
+    /// Prefix of its session keys: a session is `<this><id>`.
+    session_prefix: String,
+}
+
+impl Account {
+    fn session_key(&self, id: &str) -> String {
+        format!("{}{id}", self.session_prefix)
+    }
+}
+
 /// Per-user sessions.
 pub struct State {
-    accounts: Vec<String>,
+    accounts: Vec<Account>,
     live: Vec<Live>,
+    /// Keys of revoked sessions.
     revoked: VecDeque<String>,
 }
 
@@ -118,6 +146,7 @@ impl Sessions {
         let variant = if broken { &BROKEN } else { &CORRECT };
         Self {
             prefix: variant.prefix(p),
+            run_prefix: p.prefix.clone(),
             variant,
             ttl_s: p.session_ttl.as_secs_f64().round().max(1.0) as u64,
             broken,
@@ -131,28 +160,39 @@ impl Sessions {
         Duration::from_secs(self.ttl_s)
     }
 
-    fn session_key(&self, id: &str) -> String {
-        format!("{}sess:{id}", self.prefix)
+    /// The keys of account `name` (`<user>-<n>`), tagged by it.
+    fn account(&self, name: &str) -> Account {
+        let tag = tag(&self.run_prefix, name);
+        Account {
+            sessions: format!("{}account:{tag}:sessions", self.prefix),
+            session_prefix: format!("{}sess:{tag}:", self.prefix),
+        }
+    }
+
+    /// The `account`-th account of Goose user `user`.
+    fn user_account(&self, user: usize, account: usize) -> Account {
+        self.account(&format!("{user}-{account}"))
     }
 
     async fn create(&self, ctx: &mut Ctx<'_>, st: &mut State) {
         let account = ctx.rng().random_range(0..ACCOUNTS);
         let salt: u32 = ctx.rng().random();
         let id = format!("{}-{salt:08x}", ctx.core.unique_id());
+        let keys = &st.accounts[account];
         let mut p = redis::pipe();
         p.atomic()
             .cmd("SET")
-            .arg(self.session_key(&id))
+            .arg(keys.session_key(&id))
             .arg(account)
             .arg("EX")
             .arg(self.ttl_s)
             .ignore()
             .cmd("SADD")
-            .arg(&st.accounts[account])
+            .arg(&keys.sessions)
             .arg(&id)
             .ignore()
             .cmd("EXPIRE")
-            .arg(&st.accounts[account])
+            .arg(&keys.sessions)
             .arg(self.ttl_s)
             .ignore();
         let reply = ctx.pipe::<()>(CREATE, &p).await;
@@ -167,7 +207,8 @@ impl Sessions {
 
     async fn validate(&self, ctx: &mut Ctx<'_>, st: &mut State) {
         let i = ctx.rng().random_range(0..st.live.len());
-        let key = self.session_key(&st.live[i].id);
+        let account = &st.accounts[st.live[i].account];
+        let key = account.session_key(&st.live[i].id);
         let mut p = redis::pipe();
         p.cmd("GET").arg(&key);
         if self.broken {
@@ -177,7 +218,7 @@ impl Sessions {
             p.cmd("EXPIRE").arg(&key).arg(self.ttl_s);
         }
         p.cmd("EXPIRE")
-            .arg(&st.accounts[st.live[i].account])
+            .arg(&account.sessions)
             .arg(self.ttl_s)
             .ignore();
         let reply = ctx.pipe::<(Option<String>, i64)>(VALIDATE, &p).await;
@@ -199,43 +240,46 @@ impl Sessions {
 
     async fn revoke(&self, ctx: &mut Ctx<'_>, st: &mut State) {
         let i = ctx.rng().random_range(0..st.live.len());
+        let account = &st.accounts[st.live[i].account];
+        let key = account.session_key(&st.live[i].id);
         let mut p = redis::pipe();
         p.atomic()
             .cmd("DEL")
-            .arg(self.session_key(&st.live[i].id))
+            .arg(&key)
             .ignore()
             .cmd("SREM")
-            .arg(&st.accounts[st.live[i].account])
+            .arg(&account.sessions)
             .arg(&st.live[i].id)
             .ignore();
         if ctx.pipe::<()>(REVOKE, &p).await.value.is_some() {
-            let gone = st.live.swap_remove(i);
-            remember(st, gone.id);
+            st.live.swap_remove(i);
+            remember(st, key);
         }
     }
 
     async fn revoke_all(&self, ctx: &mut Ctx<'_>, st: &mut State) {
         let account = ctx.rng().random_range(0..ACCOUNTS);
+        let keys = &st.accounts[account];
         let mut inv = REVOKE_ALL_SCRIPT.prepare_invoke();
-        inv.key(&st.accounts[account])
-            .arg(format!("{}sess:", self.prefix));
+        inv.key(&keys.sessions).arg(&keys.session_prefix);
         if ctx.script::<i64>(REVOKE_ALL, &inv).await.value.is_some() {
             let (gone, kept): (Vec<Live>, Vec<Live>) = std::mem::take(&mut st.live)
                 .into_iter()
                 .partition(|l| l.account == account);
             st.live = kept;
             for l in gone {
-                remember(st, l.id);
+                let key = st.accounts[account].session_key(&l.id);
+                remember(st, key);
             }
         }
     }
 
     async fn check_revoked(&self, ctx: &mut Ctx<'_>, st: &mut State) {
-        let Some(id) = st.revoked.pop_front() else {
+        let Some(key) = st.revoked.pop_front() else {
             return;
         };
         let reply = ctx
-            .query::<Option<String>>(CHECK_REVOKED, redis::cmd("GET").arg(self.session_key(&id)))
+            .query::<Option<String>>(CHECK_REVOKED, redis::cmd("GET").arg(&key))
             .await;
         if let Some(Some(_)) = reply.value {
             self.revoked_readable.fetch_add(1, Ordering::Relaxed);
@@ -243,11 +287,11 @@ impl Sessions {
     }
 }
 
-fn remember(st: &mut State, id: String) {
+fn remember(st: &mut State, key: String) {
     if st.revoked.len() >= MAX_REVOKED {
         st.revoked.pop_front();
     }
-    st.revoked.push_back(id);
+    st.revoked.push_back(key);
 }
 
 impl Workload for Sessions {
@@ -260,11 +304,34 @@ impl Workload for Sessions {
     fn new_state(&self, core: &mut UserCore) -> State {
         State {
             accounts: (0..ACCOUNTS)
-                .map(|a| format!("{}account:{}-{a}:sessions", self.prefix, core.index))
+                .map(|a| self.user_account(core.index, a))
                 .collect(),
             live: Vec::new(),
             revoked: VecDeque::new(),
         }
+    }
+
+    fn step_keys(&self, n: u64) -> Vec<StepKeys> {
+        let user = n as usize;
+        (0..ACCOUNTS)
+            .flat_map(|a| {
+                let account = self.user_account(user, a);
+                // Ids as `create` makes them: `<user>-<sequence>-<salt>`.
+                let ids = [format!("{user}-1-0000beef"), format!("{user}-2-0000cafe")];
+                let one = || [account.session_key(&ids[0]), account.sessions.clone()];
+                vec![
+                    StepKeys::new(CREATE, one()),
+                    StepKeys::new(VALIDATE, one()),
+                    StepKeys::new(REVOKE, one()),
+                    StepKeys::new(
+                        REVOKE_ALL,
+                        std::iter::once(account.sessions.clone())
+                            .chain(ids.iter().map(|id| account.session_key(id))),
+                    ),
+                    StepKeys::new(CHECK_REVOKED, [account.session_key(&ids[0])]),
+                ]
+            })
+            .collect()
     }
 
     async fn action(&self, ctx: &mut Ctx<'_>, st: &mut State) {
