@@ -13,6 +13,17 @@
 //! sentinels = 3             # Sentinels there should be (never fewer than 3)
 //! min_replicas_to_write = 1 # the policy's value (default: 1 Sentinel, 0 Cluster)
 //! max_replica_lag_seconds = 10
+//!
+//! [drills]                  # `verify drill`; every key optional
+//! writers = 8               # concurrent writers
+//! writes_per_second = 200   # per writer, at most
+//! wait_replicas = 1         # count a write acked only after WAIT 1
+//! down_after_ms = 2000      # Sentinel timers set on launched deployments
+//! failover_timeout_ms = 10000
+//! max_unavailability_ms = 8000  # default: down_after_ms + 6000
+//! max_lost_acked = 0        # where the config promises no bound
+//! [drills.budget."failover.manual"]
+//! max_unavailability_ms = 5000
 //! ```
 
 use crate::check::Severity;
@@ -62,6 +73,8 @@ struct RawConfig {
     severity: BTreeMap<String, Severity>,
     #[serde(default)]
     topology: TopologySettings,
+    #[serde(default)]
+    drills: DrillSettings,
 }
 
 /// `[topology]`: the declared shape and replication policy of a Sentinel or
@@ -96,6 +109,57 @@ pub struct Settings {
     pub topology: TopologySettings,
     /// The config file used, if any.
     pub config_file: Option<PathBuf>,
+    /// `[drills]`: writers, timers and budgets of `verify drill`.
+    pub drills: DrillSettings,
+}
+
+/// `[drills]`: how drills load the deployment and what they may cost.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrillSettings {
+    /// Concurrent writers.
+    pub writers: usize,
+    /// Upper bound on each writer's rate.
+    pub writes_per_second: u32,
+    /// Count a write acked only once `WAIT n` confirms n replicas.
+    pub wait_replicas: Option<u32>,
+    /// `down-after-milliseconds` set on every Sentinel of a launched
+    /// deployment before drilling (the policy's 5000 is for production).
+    pub down_after_ms: u64,
+    /// `failover-timeout` set likewise.
+    pub failover_timeout_ms: u64,
+    /// Largest acceptable write-unavailability; default down_after_ms + 6000.
+    pub max_unavailability_ms: Option<u64>,
+    /// Acked writes a drill may lose where the configuration promises no
+    /// tighter bound.
+    pub max_lost_acked: u64,
+    /// Per-drill overrides, by drill id.
+    pub budget: BTreeMap<String, BudgetOverride>,
+}
+
+impl Default for DrillSettings {
+    fn default() -> Self {
+        Self {
+            writers: 8,
+            writes_per_second: 200,
+            wait_replicas: None,
+            down_after_ms: 2000,
+            failover_timeout_ms: 10_000,
+            max_unavailability_ms: None,
+            max_lost_acked: 0,
+            budget: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[drills.budget."<id>"]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetOverride {
+    /// Largest acceptable write-unavailability for this drill.
+    pub max_unavailability_ms: Option<u64>,
+    /// Acked writes this drill may lose.
+    pub max_lost_acked: Option<u64>,
 }
 
 /// Why a config file was rejected.
@@ -161,6 +225,7 @@ impl Settings {
             severity: raw.severity,
             topology: raw.topology,
             config_file: Some(path.to_owned()),
+            drills: raw.drills,
         })
     }
 }
@@ -209,6 +274,22 @@ mod tests {
             parse("[severity]\n\"memory.nope\" = \"warn\""),
             Err(ConfigError::UnknownCheck { id, .. }) if id == "memory.nope"
         ));
+    }
+
+    #[test]
+    fn drills_table_parses_and_rejects_unknown_keys() {
+        let s = parse("[drills]\nwriters = 4\nmax_lost_acked = 2\n[drills.budget.\"failover.manual\"]\nmax_unavailability_ms = 5000\n").unwrap();
+        assert_eq!((s.drills.writers, s.drills.max_lost_acked), (4, 2));
+        assert_eq!(s.drills.writes_per_second, 200);
+        assert_eq!(
+            s.drills.budget["failover.manual"].max_unavailability_ms,
+            Some(5000)
+        );
+        assert!(matches!(
+            parse("[drills]\nwriter = 4"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert_eq!(parse("").unwrap().drills, DrillSettings::default());
     }
 
     #[test]

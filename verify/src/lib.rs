@@ -17,6 +17,7 @@ pub mod ctx;
 pub mod cves;
 pub mod discover;
 pub mod docs;
+pub mod drill;
 pub mod exit;
 pub mod fleet;
 pub mod info;

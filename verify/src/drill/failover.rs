@@ -1,0 +1,192 @@
+//! Failover drills on Sentinel deployments: a coordinated failover, a
+//! crashed primary, and a primary cut off from its peers (the Jepsen 2013
+//! scenario).
+
+use super::{replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
+use crate::check::{Applies, BoxFuture, Evidence};
+use std::time::Duration;
+use topology::spec::MASTER_NAME;
+use topology::LaunchError;
+
+/// Bound for Sentinel to promote a replica after a fault.
+const PROMOTE: Duration = Duration::from_secs(30);
+/// Bound for writes to be acknowledged again after a promotion.
+const RESUME: Duration = Duration::from_secs(20);
+/// Bound for a returning node to be turned into a replica (Sentinel waits
+/// about 8 s before converting a node that still claims to be master).
+const REJOIN: Duration = Duration::from_secs(40);
+
+/// `failover.manual`.
+pub struct Manual;
+
+static MANUAL: DrillMeta = DrillMeta {
+    id: "failover.manual",
+    title: "Coordinated failover (SENTINEL FAILOVER) loses no acknowledged write",
+    applies: Applies::SENTINEL,
+    injects: "SENTINEL FAILOVER mymaster (as admin) under write load",
+    measures: "lost/recovered acked writes, write-unavailability, time to promote",
+    budget: "0 lost acked writes; unavailability ≤ down-after + 6000 ms",
+    why: "A planned failover (maintenance, patching) should be invisible to clients; redis#6062 shows SENTINEL FAILOVER rolling a key back ~10 s.",
+};
+
+impl Drill for Manual {
+    fn meta(&self) -> &'static DrillMeta {
+        &MANUAL
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        ctx: &'a mut DrillCtx<'b>,
+    ) -> BoxFuture<'a, Result<Budget, DrillError>> {
+        Box::pin(async move {
+            let old = ctx.old_primary.clone();
+            let sentinel = ctx
+                .deployment
+                .sentinels()
+                .next()
+                .map(|s| s.id.clone())
+                .ok_or_else(|| DrillError::Other("find a sentinel".into()))?;
+            let fault = ctx.mark_fault("SENTINEL FAILOVER", &old);
+            let reply = ctx
+                .admin(&sentinel, &["SENTINEL", "FAILOVER", MASTER_NAME])
+                .await?;
+            ctx.evidence.push(Evidence::on(
+                &sentinel,
+                format!("SENTINEL FAILOVER {MASTER_NAME}"),
+                reply,
+            ));
+            let new = ctx.wait_new_master(&old, PROMOTE).await?;
+            ctx.wait_ack_after(fault, RESUME).await?;
+            ctx.wait_replica(&old, REJOIN).await?;
+            ctx.mark_heal(&format!("{new} primary, {old} replica"), &old);
+            let mut b = replication_budget(&ctx.config, ctx.settings);
+            b.max_lost_acked = Some(0);
+            b.max_loss_window_ms = None;
+            b.basis = format!("coordinated failover: 0 lost acked writes; {}", b.basis);
+            Ok(b)
+        })
+    }
+}
+
+/// `failover.kill-primary`.
+pub struct KillPrimary;
+
+static KILL: DrillMeta = DrillMeta {
+    id: "failover.kill-primary",
+    title: "A crashed primary is replaced and comes back as a replica",
+    applies: Applies::SENTINEL,
+    injects: "SIGKILL of the primary under write load; restart of the old primary after the failover",
+    measures: "write-unavailability, time to promote, lost acked writes and their window; the old primary rejoins as a replica (never a second primary)",
+    budget: "lost acked writes within min-replicas-max-lag + 1 s of the fault (with min-replicas-to-write ≥ 1, else [drills] max_lost_acked); unavailability ≤ down-after + 6000 ms",
+    why: "Replication is asynchronous: a crash loses what had not reached a replica, and a restarted old primary must never serve writes as a second master (bitnami #5418, redis#13658).",
+};
+
+impl Drill for KillPrimary {
+    fn meta(&self) -> &'static DrillMeta {
+        &KILL
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        ctx: &'a mut DrillCtx<'b>,
+    ) -> BoxFuture<'a, Result<Budget, DrillError>> {
+        Box::pin(async move {
+            let old = ctx.old_primary.clone();
+            let fault = ctx.mark_fault("SIGKILL", &old);
+            ctx.deployment.kill(&old).await?;
+            let new = ctx.wait_new_master(&old, PROMOTE).await?;
+            ctx.wait_ack_after(fault, RESUME).await?;
+            ctx.deployment.restart(&old).await?;
+            let back = ctx.mark_heal("restart", &old);
+            ctx.rejoined = Some((old.clone(), back));
+            ctx.wait_replica(&old, REJOIN).await?;
+            ctx.evidence.push(Evidence::on(
+                &old,
+                "ROLE (polled after restart)",
+                format!("replica; {new} primary"),
+            ));
+            Ok(replication_budget(&ctx.config, ctx.settings))
+        })
+    }
+}
+
+/// `failover.partition-primary`. `unguarded` first sets
+/// `min-replicas-to-write 0` on the primary: the lossy configuration the
+/// tests use to prove the drill can fail.
+pub struct PartitionPrimary {
+    /// Drop the primary's replication guard before the partition.
+    pub unguarded: bool,
+}
+
+static PARTITION: DrillMeta = DrillMeta {
+    id: "failover.partition-primary",
+    title: "A primary cut off from its peers stops acknowledging within the lag bound",
+    applies: Applies::SENTINEL,
+    injects: "network isolation of the primary from replicas and Sentinels (clients still reach it); heal after the failover (Docker only)",
+    measures: "acked writes lost on the isolated primary and when, split-brain ms, unavailability, time to promote",
+    budget: "with min-replicas-to-write ≥ 1: lost acked writes within min-replicas-max-lag + 1 s of the partition; without: [drills] max_lost_acked (default 0)",
+    why: "Jepsen (2013) lost 56% of acknowledged writes to a partitioned Sentinel primary; min-replicas-to-write/max-lag is what bounds it.",
+};
+
+impl Drill for PartitionPrimary {
+    fn meta(&self) -> &'static DrillMeta {
+        &PARTITION
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        ctx: &'a mut DrillCtx<'b>,
+    ) -> BoxFuture<'a, Result<Budget, DrillError>> {
+        Box::pin(async move {
+            let old = ctx.old_primary.clone();
+            let restore = ctx.config.get("min-replicas-to-write").cloned();
+            if self.unguarded {
+                let r = ctx
+                    .admin(&old, &["CONFIG", "SET", "min-replicas-to-write", "0"])
+                    .await?;
+                ctx.evidence
+                    .push(Evidence::on(&old, "CONFIG SET min-replicas-to-write 0", r));
+                ctx.config
+                    .insert("min-replicas-to-write".into(), "0".into());
+            }
+            let budget = replication_budget(&ctx.config, ctx.settings);
+            let result = partition(ctx, &old).await;
+            if self.unguarded {
+                if let Some(v) = restore {
+                    let _ = ctx
+                        .admin(&old, &["CONFIG", "SET", "min-replicas-to-write", &v])
+                        .await;
+                }
+            }
+            result.map(|()| budget)
+        })
+    }
+}
+
+async fn partition(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
+    match ctx.deployment.isolate(old).await {
+        Ok(()) => {}
+        Err(e @ LaunchError::Unsupported { .. }) => {
+            return Err(DrillError::Unsupported(e.to_string()))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let fault = ctx.mark_fault("isolate from peers", old);
+    let outcome = async {
+        let new = ctx.wait_new_master(old, PROMOTE).await?;
+        ctx.wait_ack_after(fault, RESUME).await?;
+        Ok::<String, DrillError>(new)
+    }
+    .await;
+    // Heal whatever happened, so the deployment is left whole.
+    ctx.deployment.heal(old).await?;
+    ctx.mark_heal("reconnect to peers", old);
+    let new = outcome?;
+    ctx.wait_replica(old, REJOIN).await?;
+    ctx.evidence.push(Evidence::on(
+        old,
+        "ROLE (polled after heal)",
+        format!("replica; {new} primary"),
+    ));
+    Ok(())
+}
