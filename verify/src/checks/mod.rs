@@ -38,11 +38,14 @@ macro_rules! check_type {
 
 mod acl;
 mod auth;
+mod cluster;
 mod config;
 mod conn;
 mod memory;
 mod net;
 mod persistence;
+mod repl;
+mod sentinel;
 mod version;
 
 use crate::check::{Check, Evidence};
@@ -66,6 +69,24 @@ pub static REGISTRY: &[&dyn Check] = &[
     &memory::Maxmemory,
     &memory::EvictionPolicy,
     &version::KnownCves,
+    &repl::Replicas,
+    &repl::Link,
+    &repl::ReadOnly,
+    &repl::Auth,
+    &repl::MinReplicas,
+    &sentinel::Count,
+    &sentinel::Quorum,
+    &sentinel::Agree,
+    &sentinel::Tilt,
+    &sentinel::AuthRequired,
+    &sentinel::DenyScriptsReconfig,
+    &sentinel::Timers,
+    &cluster::State,
+    &cluster::Slots,
+    &cluster::Replicas,
+    &cluster::Spread,
+    &cluster::FullCoverage,
+    &cluster::NodeTimeout,
 ];
 
 /// Every check id, for config validation.
