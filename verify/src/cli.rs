@@ -64,4 +64,34 @@ pub enum Command {
         #[arg(long)]
         markdown: bool,
     },
+    /// Run drills (kill, fail over, partition under write load) and report
+    /// what clients lost against each drill's budget; `drill list` lists
+    /// them. With no --target, launches --topology from the policy.
+    Drill(DrillArgs),
+}
+
+/// `verify drill [ID…]`.
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// Drill ids to run (default: every drill the topology supports), or
+    /// `list` to print them.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+
+    /// Allow drills against an existing --target (they kill and cut off nodes).
+    #[arg(long)]
+    pub allow_disruption: bool,
+
+    /// Node-control command per action for an existing --target, with
+    /// `{node}` placeholders: ACTION='cmd {node}' (repeatable).
+    #[arg(long, value_name = "ACTION=CMD")]
+    pub node_control: Vec<String>,
+
+    /// Count a write acked only after WAIT confirms N replicas (overrides verify.toml).
+    #[arg(long, value_name = "N")]
+    pub wait_replicas: Option<u32>,
+
+    /// Concurrent writers (overrides verify.toml).
+    #[arg(long, value_name = "N")]
+    pub writers: Option<usize>,
 }

@@ -64,7 +64,7 @@ where
     runtime.block_on(run(cli))
 }
 
-fn fatal(message: &str) -> i32 {
+pub(crate) fn fatal(message: &str) -> i32 {
     // One line, whatever the error's source produced.
     eprintln!("verify: error: {}", topology::client::one_line(message));
     exit::ERROR
@@ -81,6 +81,9 @@ async fn run(cli: Cli) -> i32 {
             Ok(()) => exit::PASS,
             Err(e) => fatal(&e),
         };
+    }
+    if let Some(Command::Drill(args)) = &cli.command {
+        return drill::command::run(&cli, args).await;
     }
     let settings = match load_settings(&cli) {
         Ok(s) => s,
@@ -143,6 +146,7 @@ async fn run(cli: Cli) -> i32 {
         notes: fleet.notes.clone(),
         settings,
         results,
+        drills: Vec::new(),
     };
     let colour = cli.output.is_none()
         && std::io::stdout().is_terminal()
@@ -165,7 +169,7 @@ fn secs(v: f64) -> Option<Duration> {
     (v.is_finite() && v > 0.0 && v < 3600.0).then(|| Duration::from_secs_f64(v))
 }
 
-fn load_settings(cli: &Cli) -> Result<Settings, String> {
+pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, String> {
     let ids = checks::ids();
     let mut settings = match &cli.config {
         Some(path) => Settings::load(path, &ids).map_err(|e| e.to_string())?,
@@ -183,7 +187,7 @@ fn load_settings(cli: &Cli) -> Result<Settings, String> {
     Ok(settings)
 }
 
-fn emit(cli: &Cli, text: &str) -> Result<(), String> {
+pub(crate) fn emit(cli: &Cli, text: &str) -> Result<(), String> {
     match &cli.output {
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("failed to write {}: {e}", path.display())),

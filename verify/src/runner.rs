@@ -49,6 +49,8 @@ pub struct Report {
     pub settings: crate::config::Settings,
     /// Results in registry order.
     pub results: Vec<CheckResult>,
+    /// Drill results (`verify drill`), in run order.
+    pub drills: Vec<crate::drill::DrillResult>,
 }
 
 /// Counts per status.
@@ -79,6 +81,15 @@ impl Report {
                 Status::Error => s.error += 1,
             }
         }
+        for d in &self.drills {
+            match d.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Warn => s.warn += 1,
+                Status::Skip => s.skip += 1,
+                Status::Error => s.error += 1,
+            }
+        }
         s
     }
 
@@ -99,12 +110,15 @@ impl Report {
     /// 1 when a deny-level check failed; else 2 when a check could not be
     /// evaluated (the run is not trustworthy); else 0.
     pub fn exit_code(&self) -> i32 {
-        if self.results.iter().any(CheckResult::is_blocking) {
+        if self.results.iter().any(CheckResult::is_blocking)
+            || self.drills.iter().any(|d| d.status == Status::Fail)
+        {
             exit::FAIL
         } else if self
             .results
             .iter()
             .any(|r| r.outcome.status == Status::Error)
+            || self.drills.iter().any(|d| d.status == Status::Error)
         {
             exit::ERROR
         } else {

@@ -22,6 +22,7 @@
 //! so consecutive drills wait that long after the previous fault.
 
 pub mod checker;
+pub mod command;
 pub mod failover;
 pub mod timeline;
 pub mod writer;
@@ -323,7 +324,7 @@ pub struct DrillResult {
 }
 
 impl DrillResult {
-    fn bare(
+    pub(crate) fn bare(
         meta: &'static DrillMeta,
         topology: &'static str,
         status: Status,
@@ -357,7 +358,7 @@ impl DrillResult {
     }
 }
 
-fn applies(meta: &DrillMeta, topology: &Topology) -> bool {
+pub(crate) fn applies(meta: &DrillMeta, topology: &Topology) -> bool {
     match topology {
         Topology::Standalone => meta.applies.standalone,
         Topology::Sentinel { .. } => meta.applies.sentinel,

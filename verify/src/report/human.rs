@@ -72,6 +72,9 @@ pub fn render(report: &Report, colour: bool) -> String {
             render_result(&mut out, r, &paint);
         }
     }
+    for d in &report.drills {
+        render_drill(&mut out, d, &paint);
+    }
     let mut blocking: Vec<String> = report
         .results
         .iter()
@@ -119,6 +122,75 @@ fn render_result(out: &mut String, r: &CheckResult, paint: &dyn Fn(&str, &str) -
             "          {} {}",
             paint("2", "fix:"),
             r.meta.remediation
+        );
+    }
+}
+
+fn render_drill(
+    out: &mut String,
+    d: &crate::drill::DrillResult,
+    paint: &dyn Fn(&str, &str) -> String,
+) {
+    let label = match d.status {
+        Status::Pass => paint("32", "pass "),
+        Status::Fail => paint("1;31", "FAIL "),
+        Status::Warn => paint("33", "warn "),
+        Status::Skip => paint("2", "skip "),
+        Status::Error => paint("1;35", "ERROR"),
+    };
+    let _ = writeln!(out, "\n{label} drill {:<28} {}", d.id, d.message);
+    if matches!(d.status, Status::Skip | Status::Error) && d.writes.attempted == 0 {
+        return;
+    }
+    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v} ms"));
+    let _ = writeln!(
+        out,
+        "        writes: {} attempted, {} acked, {} failed, {} unknown",
+        d.writes.attempted, d.writes.acked, d.writes.failed, d.writes.unknown
+    );
+    let _ = writeln!(
+        out,
+        "        lost {}, recovered {}, unexpected {}, duplicated {}, failed-but-present {}",
+        d.lost, d.recovered, d.unexpected, d.duplicated, d.failed_present
+    );
+    let _ = writeln!(
+        out,
+        "        unavailable {}, promoted in {}, split brain {} ms, loss window {}",
+        opt(d.unavailability_ms),
+        opt(d.promote_ms),
+        d.split_brain_ms,
+        opt(d.loss_window_ms)
+    );
+    if let Some(b) = &d.budget {
+        let _ = writeln!(out, "        {} {}", paint("2", "budget:"), b.basis);
+    }
+    for e in d
+        .timeline
+        .iter()
+        .filter(|e| e.event != "role" || e.detail.as_deref() == Some("master"))
+    {
+        if e.event.starts_with("+")
+            && !matches!(
+                e.event.as_str(),
+                "+sdown"
+                    | "+odown"
+                    | "+try-failover"
+                    | "+elected-leader"
+                    | "+promoted-slave"
+                    | "+switch-master"
+                    | "+failover-end"
+            )
+        {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "        {} {:>7} ms {:<18} {} {}",
+            paint("2", "t"),
+            e.t_ms,
+            e.event,
+            e.node.as_deref().unwrap_or(""),
+            e.detail.as_deref().unwrap_or("")
         );
     }
 }

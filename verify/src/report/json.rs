@@ -12,6 +12,13 @@
 //!             "remediation":null,"elapsed_ms":1}]}
 //! ```
 //!
+//! `verify drill` adds `drills`: [{id, topology, status, message, config,
+//! writes {attempted, acked, failed, unknown}, lost, recovered, unexpected,
+//! duplicated, failed_present, unavailability_ms, promote_ms,
+//! split_brain_ms, dual_master_ms, loss_window_ms, lost_by_node,
+//! divergence, timeline [{t_ms, event, node, detail}], budget, evidence,
+//! elapsed_ms}].
+//!
 //! `node` is the node a node-scoped result concerns and `null` for
 //! deployment-wide checks (`repl.*`, `sentinel.*`, `cluster.*`), whose
 //! evidence names the node of each reply.
@@ -55,6 +62,9 @@ struct JsonReport<'a> {
     summary: crate::runner::Summary,
     exit_code: i32,
     checks: Vec<JsonCheck<'a>>,
+    /// `verify drill` results; absent for a checks run.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    drills: &'a [crate::drill::DrillResult],
 }
 
 /// Renders the report as pretty JSON.
@@ -92,6 +102,7 @@ pub fn render(report: &Report) -> String {
         summary: report.summary(),
         exit_code: report.exit_code(),
         checks,
+        drills: &report.drills,
     };
     // Serializing plain structs of strings and numbers cannot fail.
     serde_json::to_string_pretty(&doc)

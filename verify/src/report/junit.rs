@@ -26,7 +26,7 @@ pub fn escape(s: &str) -> String {
 /// Renders the report as JUnit XML.
 pub fn render(report: &Report) -> String {
     let s = report.summary();
-    let total = report.results.len();
+    let total = report.results.len() + report.drills.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -87,6 +87,39 @@ pub fn render(report: &Report) -> String {
             }
             Status::Error => {
                 let _ = write!(out, "<error message=\"{msg}\">{}</error>", escape(&details));
+            }
+        }
+        out.push_str("</testcase>\n");
+    }
+    for d in &report.drills {
+        let _ = write!(
+            out,
+            "    <testcase classname=\"verify.drill\" name=\"{}\" time=\"{:.3}\">",
+            escape(d.id),
+            d.elapsed_ms as f64 / 1000.0
+        );
+        let numbers = format!(
+            "writes {} attempted, {} acked, {} failed, {} unknown; lost {}, recovered {}; unavailability_ms {:?}, promote_ms {:?}, split_brain_ms {}",
+            d.writes.attempted, d.writes.acked, d.writes.failed, d.writes.unknown,
+            d.lost, d.recovered, d.unavailability_ms, d.promote_ms, d.split_brain_ms
+        );
+        match d.status {
+            Status::Pass | Status::Warn => {
+                let _ = write!(out, "<system-out>{}</system-out>", escape(&numbers));
+            }
+            Status::Fail => {
+                let _ = write!(
+                    out,
+                    "<failure message=\"{}\" type=\"drill\">{}</failure>",
+                    escape(&d.message),
+                    escape(&numbers)
+                );
+            }
+            Status::Skip => {
+                let _ = write!(out, "<skipped message=\"{}\"/>", escape(&d.message));
+            }
+            Status::Error => {
+                let _ = write!(out, "<error message=\"{}\"/>", escape(&d.message));
             }
         }
         out.push_str("</testcase>\n");
