@@ -821,7 +821,7 @@ fn same_sets(a: &Lists, b: &Lists) -> bool {
     let (x, y) = (norm(a), norm(b));
     let keys: std::collections::BTreeSet<usize> = x.keys().chain(y.keys()).copied().collect();
     keys.iter().all(|k| {
-        x.get(k).map_or(true, |s| s.is_empty()) && y.get(k).map_or(true, |s| s.is_empty())
+        x.get(k).is_none_or(|s| s.is_empty()) && y.get(k).is_none_or(|s| s.is_empty())
             || x.get(k) == y.get(k)
     })
 }
