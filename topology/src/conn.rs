@@ -161,6 +161,22 @@ pub async fn ask_master_addr(
     }
 }
 
+/// The error a Sentinel connection returns when no Sentinel names a
+/// reachable primary: the command was never sent (callers may count it as
+/// refused, not as unknown). Recognise it with [`is_no_primary`].
+pub fn no_primary(detail: String) -> RedisError {
+    RedisError::from((
+        redis::ErrorKind::MasterNameNotFoundBySentinel,
+        "no primary reachable through the sentinels",
+        detail,
+    ))
+}
+
+/// Whether `e` is [`no_primary`]'s error.
+pub fn is_no_primary(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel
+}
+
 fn is_text(v: &Value, want: &str) -> bool {
     match v {
         Value::BulkString(b) => b.eq_ignore_ascii_case(want.as_bytes()),
@@ -242,11 +258,7 @@ impl SentinelConnection {
                 *current = Some((addr, c.clone()));
                 Ok(c)
             }
-            Err(e) => Err(RedisError::from((
-                redis::ErrorKind::Io,
-                "no primary reachable through the sentinels",
-                e.to_string(),
-            ))),
+            Err(e) => Err(no_primary(e.to_string())),
         }
     }
 

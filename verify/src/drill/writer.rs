@@ -319,10 +319,6 @@ async fn write_loop(mut w: WriteLoop) -> Vec<WriteRecord> {
     records
 }
 
-/// The message `topology`'s Sentinel connection gives when it could not
-/// find a primary to send to: the command never left the client.
-const NO_PRIMARY: &str = "no primary reachable through the sentinels";
-
 /// Classifies one reply: acked, failed (with the code) or unknown (with
 /// the client-side reason).
 pub fn classify(reply: &redis::RedisResult<Value>) -> (WriteOutcome, Option<String>) {
@@ -351,9 +347,8 @@ fn classify_error(e: &RedisError) -> (WriteOutcome, Option<String>) {
         );
     }
     // topology's Sentinel connection fails before sending when it cannot
-    // resolve a primary; it has no typed marker for that yet, so its own
-    // message is matched (not a server's text).
-    if e.kind() == ErrorKind::Io && e.to_string().contains(NO_PRIMARY) {
+    // resolve a primary.
+    if topology::conn::is_no_primary(e) {
         return (WriteOutcome::Failed, Some("no primary reachable".into()));
     }
     let why = if e.is_timeout() {
@@ -395,7 +390,7 @@ mod tests {
     fn refused_before_sending_is_failed_and_lost_connections_are_unknown() {
         let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(classify(&Err(refused)).0, WriteOutcome::Failed);
-        let none = RedisError::from((ErrorKind::Io, NO_PRIMARY, "s1: down".to_owned()));
+        let none = topology::conn::no_primary("s1: down".to_owned());
         assert_eq!(classify(&Err(none)).0, WriteOutcome::Failed);
         let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         assert_eq!(
