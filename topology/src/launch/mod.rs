@@ -100,6 +100,8 @@ pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a graceful stop may take before the node is killed: longer than
 /// Redis's 10 s shutdown-timeout, so a stop is never a kill mid-shutdown.
 pub const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Launch attempts when a node fails to start (a port taken meanwhile).
+const START_ATTEMPTS: u32 = 3;
 /// Bound for a restarted node to answer again.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -203,6 +205,28 @@ impl Deployment {
         launcher: Launcher,
     ) -> Result<Self, LaunchError> {
         topology.validate().map_err(LaunchError::Spec)?;
+        // Free ports are found by binding and releasing them; another
+        // process may take one before the node binds it. That shows up as a
+        // start failure (never as a convergence failure) and is worth
+        // another try with fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::launch_once(topology, profile, options, launcher).await {
+                Err(e) if attempt < START_ATTEMPTS && lost_a_port(&e) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn launch_once(
+        topology: &Topology,
+        profile: Profile,
+        options: &LaunchOptions,
+        launcher: Launcher,
+    ) -> Result<Self, LaunchError> {
         let credentials = (profile == Profile::Hardened).then(|| options.credentials.clone());
         let (nodes, address_map, image) = match launcher {
             Launcher::Process => (
@@ -439,6 +463,18 @@ impl Deployment {
             Backend::Process(_) => Err(unsupported_isolation("heal")),
             Backend::Docker(n) => n.heal().await,
         }
+    }
+}
+
+/// Whether a start failed because a port was taken between finding it free
+/// and binding it (processes exit at start; Docker cannot publish).
+fn lost_a_port(e: &LaunchError) -> bool {
+    match e {
+        LaunchError::Process(m) => m.contains("exited at start"),
+        LaunchError::Docker(m) => {
+            m.contains("port is already allocated") || m.contains("address already in use")
+        }
+        _ => false,
     }
 }
 
