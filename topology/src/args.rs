@@ -118,6 +118,10 @@ pub struct TargetArgs {
 }
 
 /// What the flags name: an existing deployment or a launched one.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built once per run and moved out at once"
+)]
 pub enum Resolved {
     /// `--target` was given.
     Existing(Service),

@@ -76,7 +76,7 @@ pub fn render_nodes(
     place: &mut dyn FnMut(&NodePlan) -> Placement,
 ) -> Result<Vec<NodeSpec>, RenderError> {
     let plans = plan(topology, profile);
-    let placements: Vec<Placement> = plans.iter().map(|p| place(p)).collect();
+    let placements: Vec<Placement> = plans.iter().map(&mut *place).collect();
     let primary = plans
         .iter()
         .zip(&placements)

@@ -163,14 +163,11 @@ async fn sentinel_fails_over_and_the_connection_follows(launcher: Launcher) {
     // down-after 5 s + election: bounded at 30 s.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let value = loop {
-        match query::<Option<String>>(&mut conn, &["GET", "k"]).await {
-            Ok(v) => {
-                let w: redis::RedisResult<()> = query(&mut conn, &["SET", "k2", "after"]).await;
-                if w.is_ok() {
-                    break v;
-                }
+        if let Ok(v) = query::<Option<String>>(&mut conn, &["GET", "k"]).await {
+            let w: redis::RedisResult<()> = query(&mut conn, &["SET", "k2", "after"]).await;
+            if w.is_ok() {
+                break v;
             }
-            Err(_) => {}
         }
         assert!(
             tokio::time::Instant::now() < deadline,

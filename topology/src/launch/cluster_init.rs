@@ -31,9 +31,9 @@ pub(super) async fn create(d: &Deployment, launcher: Launcher) -> Result<(), Lau
         Launcher::Docker => super::docker::BUS_PORT,
         Launcher::Process => d.nodes()[i].bus_port,
     };
-    for i in 1..data.len() {
-        let ip = peer_ip(data[i]).await?;
-        let port = data[i].announced.port.to_string();
+    for (i, node) in data.iter().enumerate().skip(1) {
+        let ip = peer_ip(node).await?;
+        let port = node.announced.port.to_string();
         query(
             &mut conns[0],
             &["CLUSTER", "MEET", &ip, &port, &bus(i).to_string()],
