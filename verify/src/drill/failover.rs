@@ -1,6 +1,6 @@
 //! Failover drills on Sentinel deployments: a coordinated failover, a
-//! crashed primary, and a primary cut off from its peers (the Jepsen 2013
-//! scenario).
+//! crashed primary, a frozen primary that wakes up after it was replaced,
+//! and a primary cut off from its peers (the Jepsen 2013 scenario).
 
 use super::{replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
 use crate::check::{Applies, BoxFuture, Evidence};
@@ -103,6 +103,63 @@ impl Drill for KillPrimary {
             ctx.evidence.push(Evidence::on(
                 &old,
                 "ROLE (polled after restart)",
+                format!("replica; {new} primary"),
+            ));
+            Ok(replication_budget(&ctx.config, ctx.settings))
+        })
+    }
+}
+
+/// How long `failover.pause-primary` keeps the primary frozen: longer than
+/// the drill's down-after (2000 ms) plus Sentinel's election, failover
+/// start jitter (up to 1 s) and promotion, so it wakes up replaced.
+pub const PAUSE: Duration = Duration::from_secs(6);
+
+/// `failover.pause-primary`.
+pub struct PausePrimary;
+
+static PAUSE_PRIMARY: DrillMeta = DrillMeta {
+    id: "failover.pause-primary",
+    title: "A frozen primary is replaced and, once thawed, rejoins as a replica",
+    applies: Applies::SENTINEL,
+    injects: "SIGSTOP / docker pause of the primary under write load for 6 s (longer than down-after + failover), then SIGCONT / unpause",
+    measures: "write-unavailability, time to promote, split-brain ms, writes the stale primary acknowledged after the promotion, lost acked writes; the old primary rejoins as a replica",
+    budget: "as failover.partition-primary: with min-replicas-to-write ≥ 1 lost acked writes within min-replicas-max-lag + 1 s of the pause, else [drills] max_lost_acked; unavailability ≤ down-after + 6000 ms",
+    why: "A stop-the-world pause (GC of a co-located process, VM steal, SIGSTOP) wakes a primary that still believes it is master; clients that reach it before Sentinel demotes it write into a dead branch (redis tests 07-down-conditions; ioredis #1314).",
+};
+
+impl Drill for PausePrimary {
+    fn meta(&self) -> &'static DrillMeta {
+        &PAUSE_PRIMARY
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        ctx: &'a mut DrillCtx<'b>,
+    ) -> BoxFuture<'a, Result<Budget, DrillError>> {
+        Box::pin(async move {
+            let old = ctx.old_primary.clone();
+            ctx.deployment.pause(&old).await?;
+            let fault = ctx.mark_fault("SIGSTOP", &old);
+            let outcome = async {
+                let new = ctx.wait_new_master(&old, PROMOTE).await?;
+                ctx.wait_ack_after(fault, RESUME).await?;
+                Ok::<String, DrillError>(new)
+            }
+            .await;
+            // Stay frozen for the whole pause, then thaw whatever happened,
+            // so the deployment is left whole.
+            let frozen = Duration::from_millis(ctx.log.clock().now_ms().saturating_sub(fault));
+            if let Some(rest) = PAUSE.checked_sub(frozen) {
+                tokio::time::sleep(rest).await;
+            }
+            ctx.deployment.resume(&old).await?;
+            ctx.mark_heal("SIGCONT", &old);
+            let new = outcome?;
+            ctx.wait_replica(&old, REJOIN).await?;
+            ctx.evidence.push(Evidence::on(
+                &old,
+                "ROLE (polled after SIGCONT)",
                 format!("replica; {new} primary"),
             ));
             Ok(replication_budget(&ctx.config, ctx.settings))

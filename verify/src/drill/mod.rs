@@ -24,6 +24,7 @@
 pub mod checker;
 pub mod command;
 pub mod failover;
+pub mod persistence;
 pub mod timeline;
 pub mod writer;
 
@@ -249,8 +250,11 @@ pub trait Drill: Sync {
 /// failover first, because Sentinel delays an automatic failover that
 /// follows another.
 pub static REGISTRY: &[&dyn Drill] = &[
+    &persistence::Kill9,
+    &persistence::Restart,
     &failover::Manual,
     &failover::KillPrimary,
+    &failover::PausePrimary,
     &failover::PartitionPrimary { unguarded: false },
 ];
 
@@ -303,6 +307,9 @@ pub struct DrillResult {
     pub unavailability_ms: Option<u64>,
     /// Fault → first poll seeing a new primary.
     pub promote_ms: Option<u64>,
+    /// Writes the old primary acknowledged after a new primary was
+    /// promoted (a stale primary still serving clients).
+    pub stale_acked: u64,
     /// Two nodes acknowledging writes at once.
     pub split_brain_ms: u64,
     /// More than one node reporting master in the role polls.
@@ -345,6 +352,7 @@ impl DrillResult {
             failed_present: 0,
             unavailability_ms: None,
             promote_ms: None,
+            stale_acked: 0,
             split_brain_ms: 0,
             dual_master_ms: 0,
             loss_window_ms: None,
@@ -423,8 +431,8 @@ pub async fn run_drills(
             continue;
         }
         // Sentinel will not start a failover within 2 × failover-timeout
-        // of the previous one it took part in.
-        if let Some(at) = last_fault {
+        // of the previous one it took part in; nothing else needs a pause.
+        if let (Some(at), Topology::Sentinel { .. }) = (last_fault, d.topology) {
             let cool = Duration::from_millis(s.failover_timeout_ms * 2 + 1000);
             if let Some(rest) = cool.checked_sub(at.elapsed()) {
                 tokio::time::sleep(rest).await;
@@ -575,9 +583,16 @@ async fn harness(
     let (primary_lists, node_lists) = settle(d, &keys).await;
     let samples = observers.samples();
     observers.stop();
+    // Sentinel connections name nodes by their announced address, direct
+    // ones by the address this host reaches them at.
     let names: BTreeMap<String, String> = d
         .data_nodes()
-        .map(|n| (n.announced.to_string(), n.id.clone()))
+        .flat_map(|n| {
+            [
+                (n.reachable.to_string(), n.id.clone()),
+                (n.announced.to_string(), n.id.clone()),
+            ]
+        })
         .collect();
     let name = |a: &topology::Addr| {
         names
@@ -634,6 +649,18 @@ async fn harness(
         .map(|(lo, hi)| fault.abs_diff(lo).max(fault.abs_diff(hi)));
     let _ = heal_ms;
     let promote_ms = timeline::promote_ms(&samples, &old_primary, fault);
+    let stale_acked = promote_ms.map_or(0, |p| {
+        timeline::acked_by_after(&history, &|a| name(a) == old_primary, fault + p)
+    });
+    if stale_acked > 0 {
+        evidence.push(Evidence::new(
+            "writes acked by the old primary after the promotion",
+            format!(
+                "{stale_acked} ({old_primary}, after {} ms)",
+                fault + promote_ms.unwrap_or(0)
+            ),
+        ));
+    }
     let verdict = judge(
         &acct,
         unavailability_ms,
@@ -684,6 +711,7 @@ async fn harness(
         failed_present: acct.failed_present,
         unavailability_ms,
         promote_ms,
+        stale_acked,
         split_brain_ms: timeline::split_brain_ms(&history),
         dual_master_ms: timeline::dual_master_ms(&samples),
         loss_window_ms,

@@ -350,6 +350,20 @@ pub fn split_brain_ms(history: &[WriteRecord]) -> u64 {
     total
 }
 
+/// Writes acknowledged by a node `is_node` recognises, completed after
+/// `after_ms`: a stale primary's acks once another was promoted.
+pub fn acked_by_after(
+    history: &[WriteRecord],
+    is_node: &dyn Fn(&topology::Addr) -> bool,
+    after_ms: u64,
+) -> u64 {
+    history
+        .iter()
+        .filter(|w| w.outcome == WriteOutcome::Acked && ms(w.complete) > after_ms)
+        .filter(|w| w.node.as_ref().is_some_and(is_node))
+        .count() as u64
+}
+
 /// Milliseconds during which the role polls saw more than one node report
 /// master (at 100 ms resolution).
 pub fn dual_master_ms(samples: &[(u64, String, Seen)]) -> u64 {
@@ -413,6 +427,14 @@ mod tests {
             split_brain_ms(&[ack(0, 1), ack(300, 1), ack(200, 2), ack(400, 2)]),
             100
         );
+    }
+
+    #[test]
+    fn stale_acks_are_the_old_nodes_acks_after_the_promotion() {
+        let h = [ack(100, 1), ack(300, 1), ack(350, 2), ack(400, 1)];
+        let old = |a: &Addr| a.port == 1;
+        assert_eq!(acked_by_after(&h, &old, 250), 2);
+        assert_eq!(acked_by_after(&h, &old, 400), 0);
     }
 
     #[test]

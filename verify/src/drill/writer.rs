@@ -16,6 +16,12 @@
 //!   connection could be made);
 //! - **unknown**: a timeout or a connection lost after sending; the write
 //!   may or may not have been applied.
+//!
+//! A direct (standalone) connection does not reconnect by itself, so after
+//! a lost or refused connection the writer opens a new one before its next
+//! write (bounded by the connect timeout); a write that finds no server is
+//! failed, refused before sending. Sentinel and Cluster connections find
+//! their node again themselves.
 
 use redis::{ErrorKind, RedisError, Value};
 use serde::Serialize;
@@ -192,6 +198,8 @@ impl Writer {
             .enumerate()
             .map(|(writer, conn)| {
                 tokio::spawn(write_loop(WriteLoop {
+                    service: service.clone(),
+                    timeouts: config.timeouts,
                     writer,
                     key: key(run, writer, cluster),
                     conn,
@@ -238,6 +246,8 @@ impl Writer {
 }
 
 struct WriteLoop {
+    service: Service,
+    timeouts: Timeouts,
     writer: usize,
     key: String,
     conn: Connection,
@@ -254,19 +264,35 @@ async fn write_loop(mut w: WriteLoop) -> Vec<WriteRecord> {
     let mut tick = tokio::time::interval(w.period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u64;
+    let direct_node = Addr::parse(&w.service.node.address());
+    let mut reopen = false;
     while !w.stop.load(Ordering::SeqCst) {
         tick.tick().await;
         seq += 1;
         let invoke = w.clock.now();
-        let reply: redis::RedisResult<Value> = redis::cmd("RPUSH")
-            .arg(&w.key)
-            .arg(seq)
-            .query_async(&mut w.conn)
-            .await;
+        let reply: redis::RedisResult<Value> = if reopen {
+            match Connection::open(&w.service, &w.timeouts).await {
+                Ok(c) => {
+                    w.conn = c;
+                    reopen = false;
+                    rpush(&mut w.conn, &w.key, seq).await
+                }
+                Err(e) => Err(RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    e.to_string(),
+                ))),
+            }
+        } else {
+            rpush(&mut w.conn, &w.key, seq).await
+        };
         let node = match &w.conn {
             Connection::Sentinel(s) => s.primary().await,
-            _ => None,
+            Connection::Direct(_) => direct_node.clone(),
+            Connection::Cluster(_) => None,
         };
+        if let (Connection::Direct(_), Err(e)) = (&w.conn, &reply) {
+            reopen = e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal();
+        }
         let (mut outcome, mut reason) = classify(&reply);
         if let (WriteOutcome::Acked, Some(n)) = (outcome, w.wait) {
             let confirmed: redis::RedisResult<i64> = redis::cmd("WAIT")
@@ -317,6 +343,14 @@ async fn write_loop(mut w: WriteLoop) -> Vec<WriteRecord> {
         });
     }
     records
+}
+
+async fn rpush(conn: &mut Connection, key: &str, seq: u64) -> redis::RedisResult<Value> {
+    redis::cmd("RPUSH")
+        .arg(key)
+        .arg(seq)
+        .query_async(conn)
+        .await
 }
 
 /// Classifies one reply: acked, failed (with the code) or unknown (with

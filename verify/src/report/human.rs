@@ -155,10 +155,11 @@ fn render_drill(
     );
     let _ = writeln!(
         out,
-        "        unavailable {}, promoted in {}, split brain {} ms, loss window {}",
+        "        unavailable {}, promoted in {}, split brain {} ms, stale acks {}, loss window {}",
         opt(d.unavailability_ms),
         opt(d.promote_ms),
         d.split_brain_ms,
+        d.stale_acked,
         opt(d.loss_window_ms)
     );
     if let Some(b) = &d.budget {

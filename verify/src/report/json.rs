@@ -14,7 +14,7 @@
 //!
 //! `verify drill` adds `drills`: [{id, topology, status, message, config,
 //! writes {attempted, acked, failed, unknown}, lost, recovered, unexpected,
-//! duplicated, failed_present, unavailability_ms, promote_ms,
+//! duplicated, failed_present, unavailability_ms, promote_ms, stale_acked,
 //! split_brain_ms, dual_master_ms, loss_window_ms, lost_by_node,
 //! divergence, timeline [{t_ms, event, node, detail}], budget, evidence,
 //! elapsed_ms}].
