@@ -2,11 +2,11 @@
 //! crashed primary, a frozen primary that wakes up after it was replaced,
 //! and a primary cut off from its peers (the Jepsen 2013 scenario).
 
-use super::{replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
+use super::{admin_command, replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
 use crate::check::{Applies, BoxFuture, Evidence};
 use std::time::Duration;
 use topology::spec::MASTER_NAME;
-use topology::LaunchError;
+use topology::{Deployment, LaunchError, Topology};
 
 /// Bound for Sentinel to promote a replica after a fault.
 const PROMOTE: Duration = Duration::from_secs(30);
@@ -74,10 +74,10 @@ pub struct KillPrimary;
 static KILL: DrillMeta = DrillMeta {
     id: "failover.kill-primary",
     title: "A crashed primary is replaced and comes back as a replica",
-    applies: Applies::SENTINEL,
-    injects: "SIGKILL of the primary under write load; restart of the old primary after the failover",
+    applies: Applies::REPLICATED,
+    injects: "SIGKILL of the primary (Cluster: the shard primary serving writer 0's key) under write load; restart of the old primary after the failover",
     measures: "write-unavailability, time to promote, lost acked writes and their window; the old primary rejoins as a replica (never a second primary)",
-    budget: "lost acked writes within min-replicas-max-lag + 1 s of the fault (with min-replicas-to-write ≥ 1, else [drills] max_lost_acked); unavailability ≤ down-after + 6000 ms",
+    budget: "lost acked writes within min-replicas-max-lag + 1 s of the fault (with min-replicas-to-write ≥ 1, else [drills] max_lost_acked); unavailability ≤ down-after (Cluster: cluster-node-timeout 2000) + 6000 ms",
     why: "Replication is asynchronous: a crash loses what had not reached a replica, and a restarted old primary must never serve writes as a second master (bitnami #5418, redis#13658).",
 };
 
@@ -108,7 +108,51 @@ impl Drill for KillPrimary {
             Ok(replication_budget(&ctx.config, ctx.settings))
         })
     }
+
+    /// On a Cluster, fails back to the old primary once the writers have
+    /// stopped: `CLUSTER FAILOVER` (coordinated) on it, retried until its
+    /// link is up, then wait for its ROLE to say master. The launched shape
+    /// is what the convergence check (and the next drill) expects.
+    fn restore<'a>(
+        &'a self,
+        d: &'a mut Deployment,
+        old: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
+        Box::pin(async move {
+            if !matches!(d.topology, Topology::Cluster { .. }) {
+                return Ok(Vec::new());
+            }
+            let target = d.node_target(d.node(old)?);
+            let deadline = tokio::time::Instant::now() + FAILBACK;
+            let mut evidence = Vec::new();
+            // A manual failover that does not complete is abandoned by
+            // Redis after a while: ask again every few seconds.
+            let mut asked: Option<tokio::time::Instant> = None;
+            loop {
+                let role = admin_command(&target, &["ROLE"]).await.unwrap_or_default();
+                if role.starts_with("master") {
+                    evidence.push(Evidence::on(old, "ROLE (after CLUSTER FAILOVER)", role));
+                    return Ok(evidence);
+                }
+                if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                    if let Ok(r) = admin_command(&target, &["CLUSTER", "FAILOVER"]).await {
+                        evidence.push(Evidence::on(old, "CLUSTER FAILOVER (fail back)", r));
+                        asked = Some(tokio::time::Instant::now());
+                    }
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(DrillError::Other(format!(
+                        "fail back to {old} with CLUSTER FAILOVER within {FAILBACK:?} (ROLE: {role})"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    }
 }
+
+/// Bound for a Cluster fail-back after `failover.kill-primary`.
+const FAILBACK: Duration = Duration::from_secs(30);
 
 /// How long `failover.pause-primary` keeps the primary frozen: longer than
 /// the drill's down-after (2000 ms) plus Sentinel's election, failover

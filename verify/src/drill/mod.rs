@@ -20,6 +20,12 @@
 //! seconds, not the production 5 s + election. Sentinel refuses to start a
 //! second automatic failover of a master within twice the failover-timeout,
 //! so consecutive drills wait that long after the previous fault.
+//!
+//! On a Cluster, every data node gets `CONFIG SET cluster-node-timeout
+//! 2000` instead (the policy's 5000 is for production), so a replica is
+//! promoted a few seconds after its primary fails. The drilled primary is
+//! the one serving writer 0's key, so at least one writer sees the fault;
+//! loss, unavailability and "acked after" are counted per writer key.
 
 pub mod checker;
 pub mod command;
@@ -145,11 +151,8 @@ impl DrillCtx<'_> {
     pub async fn wait_new_master(&self, old: &str, bound: Duration) -> Result<String, DrillError> {
         let from = self.fault_ms.unwrap_or(0);
         wait_for(bound, "see a new primary promoted", || {
-            self.observers
-                .samples()
-                .into_iter()
-                .find(|(t, n, s)| *t >= from && n != old && *s == Seen::Master)
-                .map(|(_, n, _)| n)
+            let samples = self.observers.samples();
+            timeline::first_new_master(&samples, old, from).map(|(_, n)| n)
         })
         .await
     }
@@ -244,6 +247,18 @@ pub trait Drill: Sync {
         &'a self,
         ctx: &'a mut DrillCtx<'b>,
     ) -> BoxFuture<'a, Result<Budget, DrillError>>;
+
+    /// Puts the deployment back in its launched shape once the writers
+    /// have stopped (outside the measurement), before the harness checks
+    /// convergence; `old` is the primary the drill started with. Nothing by
+    /// default.
+    fn restore<'a>(
+        &'a self,
+        _d: &'a mut Deployment,
+        _old: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Every drill, in the order `verify drill` runs them: the coordinated
@@ -374,9 +389,22 @@ pub(crate) fn applies(meta: &DrillMeta, topology: &Topology) -> bool {
     }
 }
 
-/// Sets the drill timers on every Sentinel (as admin).
+/// `cluster-node-timeout` set on every node of a launched Cluster before
+/// drilling.
+pub const CLUSTER_NODE_TIMEOUT_MS: u64 = 2000;
+
+/// Sets the drill timers on every Sentinel, or on every Cluster node (as
+/// admin).
 pub async fn set_timers(d: &Deployment, s: &DrillSettings) -> Result<Vec<Evidence>, DrillError> {
     let mut evidence = Vec::new();
+    if let Topology::Cluster { .. } = d.topology {
+        for n in d.data_nodes() {
+            let v = CLUSTER_NODE_TIMEOUT_MS.to_string();
+            let args = ["CONFIG", "SET", "cluster-node-timeout", v.as_str()];
+            let reply = admin_command(&d.node_target(n), &args).await?;
+            evidence.push(Evidence::on(&n.id, args.join(" "), reply));
+        }
+    }
     for sentinel in d.sentinels() {
         let target = d.node_target(sentinel);
         for (param, value) in [
@@ -484,7 +512,17 @@ async fn harness(
             d.topology.kind()
         )));
     }
-    let old_primary = d.primary().await?.id.clone();
+    let run = format!(
+        "{}-{:08x}",
+        meta.id.replace('.', "-"),
+        rand::random::<u32>()
+    );
+    let cluster = matches!(d.topology, Topology::Cluster { .. });
+    let old_primary = if cluster {
+        slot_owner(d, &writer::key(&run, 0, true)).await?
+    } else {
+        d.primary().await?.id.clone()
+    };
     let mut config = BTreeMap::new();
     let primary_target = d.node_target(d.node(&old_primary)?);
     for param in [
@@ -504,14 +542,17 @@ async fn harness(
         s.down_after_ms.to_string(),
     );
     config.insert("failover-timeout".into(), s.failover_timeout_ms.to_string());
+    if cluster {
+        config.remove("down-after-milliseconds");
+        config.remove("failover-timeout");
+        config.insert(
+            "cluster-node-timeout".into(),
+            CLUSTER_NODE_TIMEOUT_MS.to_string(),
+        );
+    }
     let clock = Clock::start();
     let log = EventLog::new(clock);
     let mut observers = Observers::start(d, &log);
-    let run = format!(
-        "{}-{:08x}",
-        meta.id.replace('.', "-"),
-        rand::random::<u32>()
-    );
     let wcfg = WriterConfig {
         writers: s.writers.max(1),
         writes_per_second: s.writes_per_second,
@@ -557,6 +598,12 @@ async fn harness(
     }
     tokio::time::sleep(AFTERMATH).await;
     let history = writer.stop().await;
+    if outcome.is_ok() {
+        match drill.restore(d, &old_primary).await {
+            Ok(e) => evidence.extend(e),
+            Err(e) => problems.push(format!("after the drill: {e}")),
+        }
+    }
     // Invariants: converged (one primary every Sentinel names, replicas
     // linked), and the role polls agree there is exactly one master.
     if let Err(e) = d.wait_converged(CONVERGE).await {
@@ -573,14 +620,18 @@ async fn harness(
         "ROLE (every data node, polled)",
         format!("masters: {}", masters.join(", ")),
     ));
-    if masters.len() != 1 {
+    let shards = match d.topology {
+        Topology::Cluster { shards, .. } => usize::from(shards),
+        _ => 1,
+    };
+    if masters.len() != shards {
         problems.push(format!(
             "after the drill {} nodes report master: {}",
             masters.len(),
             masters.join(", ")
         ));
     }
-    let (primary_lists, node_lists) = settle(d, &keys).await;
+    let (primary_lists, node_lists) = settle(d, &keys, cluster).await;
     let samples = observers.samples();
     observers.stop();
     // Sentinel connections name nodes by their announced address, direct
@@ -604,7 +655,13 @@ async fn harness(
     cleanup(d, &keys).await;
 
     let fault = fault_ms.unwrap_or(0);
-    let (gap_start, gap_end) = timeline::unavailability(&history, fault);
+    // On a Cluster the other shards keep acknowledging: the gap that
+    // counts is each writer's (each key lives on one shard).
+    let (gap_start, gap_end) = if cluster {
+        per_writer_unavailability(&history, fault)
+    } else {
+        timeline::unavailability(&history, fault)
+    };
     let mut events = log.snapshot();
     let mut mark = |t: Option<u64>, event: &str| {
         if let Some(t_ms) = t {
@@ -713,7 +770,7 @@ async fn harness(
         promote_ms,
         stale_acked,
         split_brain_ms: timeline::split_brain_ms(&history),
-        dual_master_ms: timeline::dual_master_ms(&samples),
+        dual_master_ms: timeline::dual_master_ms(&samples, shards),
         loss_window_ms,
         lost_by_node: acct.lost_by_node.clone(),
         divergence: acct.divergence.clone(),
@@ -739,6 +796,47 @@ fn apply_overrides(mut b: Budget, id: &str, s: &DrillSettings) -> Budget {
         }
     }
     b
+}
+
+/// The primary serving `key`'s slot: the one data node that answers a read
+/// of it (the others redirect with MOVED; replicas too, without READONLY).
+async fn slot_owner(d: &Deployment, key: &str) -> Result<String, DrillError> {
+    for n in d.data_nodes() {
+        if let Ok(mut c) = topology::connect(&d.node_target(n), &admin_timeouts()).await {
+            let r: redis::RedisResult<i64> = redis::cmd("LLEN").arg(key).query_async(&mut c).await;
+            if r.is_ok() {
+                return Ok(n.id.clone());
+            }
+        }
+    }
+    Err(DrillError::Other(format!("find the primary serving {key}")))
+}
+
+/// The longest per-writer gap after the fault (see
+/// [`timeline::unavailability`]); no end when some writer never had a write
+/// acked after the fault.
+fn per_writer_unavailability(
+    history: &[writer::WriteRecord],
+    fault: u64,
+) -> (Option<u64>, Option<u64>) {
+    let writers: std::collections::BTreeSet<usize> = history.iter().map(|w| w.writer).collect();
+    let mut best: (Option<u64>, Option<u64>) = (None, None);
+    for w in writers {
+        let mine: Vec<writer::WriteRecord> =
+            history.iter().filter(|r| r.writer == w).cloned().collect();
+        let (s, e) = timeline::unavailability(&mine, fault);
+        match e {
+            None => return (s, None),
+            Some(end) => {
+                let start = s.unwrap_or(fault);
+                let len = end - start;
+                if best.0.zip(best.1).is_none_or(|(a, b)| len > b - a) {
+                    best = (Some(start), Some(end));
+                }
+            }
+        }
+    }
+    best
 }
 
 /// Every reason the drill exceeded its budget or broke an invariant.
@@ -798,34 +896,56 @@ fn judge(
     v
 }
 
+/// Reads every writer's list. `own_slots_only` (one Cluster node): read as
+/// a replica may (READONLY) and leave out keys whose slot another shard
+/// serves (MOVED).
 async fn read_lists(
     conn: &mut impl redis::aio::ConnectionLike,
     keys: &[String],
+    own_slots_only: bool,
 ) -> Result<Lists, String> {
     let mut out = Lists::new();
+    if own_slots_only {
+        let _: () = redis::cmd("READONLY")
+            .query_async(conn)
+            .await
+            .map_err(|e| topology::client::one_line(&e.to_string()))?;
+    }
     for (w, key) in keys.iter().enumerate() {
-        let values: Vec<String> = redis::cmd("LRANGE")
+        let values: redis::RedisResult<Vec<String>> = redis::cmd("LRANGE")
             .arg(key)
             .arg(0)
             .arg(-1)
             .query_async(conn)
-            .await
-            .map_err(|e| topology::client::one_line(&e.to_string()))?;
-        out.insert(w, values);
+            .await;
+        match values {
+            Ok(v) => {
+                out.insert(w, v);
+            }
+            Err(e)
+                if own_slots_only
+                    && topology::client::reply_code(&e)
+                        .is_some_and(|c| c == topology::ErrorCode::Moved) => {}
+            Err(e) => return Err(topology::client::one_line(&e.to_string())),
+        }
     }
     Ok(out)
 }
 
 /// Reads every list from the final primary and from every data node, again
 /// (bounded) until every node holds what the primary holds.
-async fn settle(d: &Deployment, keys: &[String]) -> (Lists, Vec<(String, Result<Lists, String>)>) {
+async fn settle(
+    d: &Deployment,
+    keys: &[String],
+    cluster: bool,
+) -> (Lists, Vec<(String, Result<Lists, String>)>) {
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
         let primary = read_primary(d, keys).await.unwrap_or_default();
         let mut nodes = Vec::new();
         for n in d.data_nodes() {
             let read = match topology::connect(&d.node_target(n), &admin_timeouts()).await {
-                Ok(mut c) => read_lists(&mut c, keys).await,
+                Ok(mut c) => read_lists(&mut c, keys, cluster).await,
                 Err(e) => Err(e.to_string()),
             };
             nodes.push((n.id.clone(), read));
@@ -847,7 +967,8 @@ fn same_sets(a: &Lists, b: &Lists) -> bool {
             .collect()
     };
     let (x, y) = (norm(a), norm(b));
-    let keys: std::collections::BTreeSet<usize> = x.keys().chain(y.keys()).copied().collect();
+    // `a` is one node's read: on a Cluster only the keys of its own shard.
+    let keys: std::collections::BTreeSet<usize> = x.keys().copied().collect();
     keys.iter().all(|k| {
         x.get(k).is_none_or(|s| s.is_empty()) && y.get(k).is_none_or(|s| s.is_empty())
             || x.get(k) == y.get(k)
@@ -860,14 +981,14 @@ async fn read_primary(d: &Deployment, keys: &[String]) -> Result<Lists, String> 
             let mut c = topology::Connection::open(&d.service(), &admin_timeouts())
                 .await
                 .map_err(|e| e.to_string())?;
-            read_lists(&mut c, keys).await
+            read_lists(&mut c, keys, false).await
         }
         _ => {
             let p = d.primary().await.map_err(|e| e.to_string())?;
             let mut c = topology::connect(&d.node_target(p), &admin_timeouts())
                 .await
                 .map_err(|e| e.to_string())?;
-            read_lists(&mut c, keys).await
+            read_lists(&mut c, keys, false).await
         }
     }
 }
@@ -895,15 +1016,22 @@ pub fn replication_budget(config: &BTreeMap<String, String>, s: &DrillSettings) 
         .get("min-replicas-max-lag")
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
-    let max_unavailability_ms = s.down_after_ms + 6000;
+    // Detection: Sentinel's down-after, or a Cluster's node timeout.
+    let (detect, detect_ms) = match config
+        .get("cluster-node-timeout")
+        .and_then(|v| v.parse().ok())
+    {
+        Some(t) => ("cluster-node-timeout", t),
+        None => ("down-after", s.down_after_ms),
+    };
+    let max_unavailability_ms = detect_ms + 6000;
     if mrw >= 1 {
         Budget {
             max_lost_acked: None,
             max_loss_window_ms: Some(lag * 1000 + 1000),
             max_unavailability_ms,
             basis: format!(
-                "min-replicas-to-write {mrw}, min-replicas-max-lag {lag}: loss within {lag} s + 1 s of the fault; unavailability down-after {} ms + 6000 ms",
-                s.down_after_ms
+                "min-replicas-to-write {mrw}, min-replicas-max-lag {lag}: loss within {lag} s + 1 s of the fault; unavailability {detect} {detect_ms} ms + 6000 ms"
             ),
         }
     } else {
@@ -912,8 +1040,8 @@ pub fn replication_budget(config: &BTreeMap<String, String>, s: &DrillSettings) 
             max_loss_window_ms: None,
             max_unavailability_ms,
             basis: format!(
-                "min-replicas-to-write 0: nothing bounds the loss; max_lost_acked {} ([drills]); unavailability down-after {} ms + 6000 ms",
-                s.max_lost_acked, s.down_after_ms
+                "min-replicas-to-write 0: nothing bounds the loss; max_lost_acked {} ([drills]); unavailability {detect} {detect_ms} ms + 6000 ms",
+                s.max_lost_acked
             ),
         }
     }

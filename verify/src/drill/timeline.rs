@@ -312,18 +312,39 @@ pub fn unavailability(history: &[WriteRecord], fault_ms: u64) -> (Option<u64>, O
     }
 }
 
-/// Time from the fault to the first poll that saw a node other than
-/// `old_primary` report master.
+/// The first poll at or after `fault_ms` that saw a node other than
+/// `old_primary` report master, among nodes no poll saw as master before
+/// the fault (a Cluster's other shards are masters all along).
+pub fn first_new_master(
+    samples: &[(u64, String, Seen)],
+    old_primary: &str,
+    fault_ms: u64,
+) -> Option<(u64, String)> {
+    let before: std::collections::BTreeSet<&str> = samples
+        .iter()
+        .filter(|(t, _, seen)| *t < fault_ms && *seen == Seen::Master)
+        .map(|(_, n, _)| n.as_str())
+        .collect();
+    samples
+        .iter()
+        .filter(|(t, node, seen)| {
+            *t >= fault_ms
+                && node != old_primary
+                && *seen == Seen::Master
+                && !before.contains(node.as_str())
+        })
+        .min_by_key(|(t, _, _)| *t)
+        .map(|(t, n, _)| (*t, n.clone()))
+}
+
+/// Time from the fault to the first poll that saw a new master
+/// ([`first_new_master`]).
 pub fn promote_ms(
     samples: &[(u64, String, Seen)],
     old_primary: &str,
     fault_ms: u64,
 ) -> Option<u64> {
-    samples
-        .iter()
-        .filter(|(t, node, seen)| *t >= fault_ms && node != old_primary && *seen == Seen::Master)
-        .map(|(t, _, _)| t - fault_ms)
-        .min()
+    first_new_master(samples, old_primary, fault_ms).map(|(t, _)| t - fault_ms)
 }
 
 /// Milliseconds during which two different nodes were both acknowledging
@@ -364,16 +385,17 @@ pub fn acked_by_after(
         .count() as u64
 }
 
-/// Milliseconds during which the role polls saw more than one node report
-/// master (at 100 ms resolution).
-pub fn dual_master_ms(samples: &[(u64, String, Seen)]) -> u64 {
+/// Milliseconds during which the role polls saw more nodes report master
+/// than there are shards (`shards`: 1 outside a Cluster), at 100 ms
+/// resolution.
+pub fn dual_master_ms(samples: &[(u64, String, Seen)], shards: usize) -> u64 {
     let mut buckets: BTreeMap<u64, std::collections::BTreeSet<&str>> = BTreeMap::new();
     for (t, node, seen) in samples {
         if *seen == Seen::Master {
             buckets.entry(t / 100).or_default().insert(node);
         }
     }
-    buckets.values().filter(|n| n.len() > 1).count() as u64 * 100
+    buckets.values().filter(|n| n.len() > shards).count() as u64 * 100
 }
 
 #[cfg(test)]
@@ -412,12 +434,21 @@ mod tests {
         ];
         assert_eq!(promote_ms(&s, "n1", 500), Some(2100));
         assert_eq!(promote_ms(&s, "n2", 500), None);
-        assert_eq!(dual_master_ms(&s), 0);
+        assert_eq!(dual_master_ms(&s, 1), 0);
         let both = vec![
             (150, "n1".to_owned(), Seen::Master),
             (160, "n2".to_owned(), Seen::Master),
         ];
-        assert_eq!(dual_master_ms(&both), 100);
+        assert_eq!(dual_master_ms(&both, 1), 100);
+        assert_eq!(dual_master_ms(&both, 2), 0);
+        // A Cluster: n3 is another shard's master all along, n4 is promoted.
+        let cluster = vec![
+            (100, "n1".to_owned(), Seen::Master),
+            (100, "n3".to_owned(), Seen::Master),
+            (900, "n3".to_owned(), Seen::Master),
+            (2900, "n4".to_owned(), Seen::Master),
+        ];
+        assert_eq!(promote_ms(&cluster, "n1", 500), Some(2400));
     }
 
     #[test]

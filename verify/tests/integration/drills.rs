@@ -34,9 +34,12 @@ async fn drill_topology(
         .await
         .expect("launch deployment");
     let results = drill::run_drills(&mut d, drills, &settings()).await;
-    d.wait_converged(Duration::from_secs(30))
-        .await
-        .expect("converged after the drills");
+    if let Err(e) = d.wait_converged(Duration::from_secs(30)).await {
+        for r in &results {
+            eprintln!("{}", show(r));
+        }
+        panic!("not converged after the drills: {e}");
+    }
     results
 }
 
@@ -200,9 +203,8 @@ async fn docker_kill9_and_graceful_restart_keep_what_the_fsync_policy_promises()
 
 /// The paused primary is replaced while frozen; once thawed it must become
 /// a replica, and whatever it acknowledged after the promotion is reported.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_paused_primary_is_replaced_and_rejoins_as_a_replica() {
-    let r = drill_on(Launcher::Process, &[&failover::PausePrimary]).await;
+async fn paused_primary(launcher: Launcher) {
+    let r = drill_on(launcher, &[&failover::PausePrimary]).await;
     let r = &r[0];
     eprintln!("{}", numbers(r));
     assert_eq!(r.status, Status::Pass, "{}", show(r));
@@ -234,4 +236,51 @@ async fn process_paused_primary_is_replaced_and_rejoins_as_a_replica() {
         show(r)
     );
     assert_eq!((r.unexpected, r.duplicated), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_paused_primary_is_replaced_and_rejoins_as_a_replica() {
+    paused_primary(Launcher::Process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_paused_primary_is_replaced_and_rejoins_as_a_replica() {
+    if !docker_available() {
+        return;
+    }
+    paused_primary(Launcher::Docker).await;
+}
+
+/// Cluster: the shard primary serving writer 0's key is killed; its replica
+/// must be promoted (cluster-node-timeout 2000 set by the harness) and the
+/// old primary, restarted, must rejoin as a replica. Cluster replication is
+/// asynchronous and the policy sets no `min-replicas-to-write`, so the
+/// budget is 0 lost: the drill passes only if nothing was lost, and fails
+/// (with the loss counted per writer key) otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_cluster_kill_primary_promotes_the_replica_and_the_old_primary_rejoins() {
+    let r = drill_topology(
+        Topology::CLUSTER,
+        Launcher::Process,
+        &[&failover::KillPrimary],
+    )
+    .await;
+    let r = &r[0];
+    eprintln!("cluster {}", numbers(r));
+    assert_eq!(r.topology, "cluster");
+    assert_eq!(
+        r.config.get("cluster-node-timeout").map(String::as_str),
+        Some("2000")
+    );
+    assert!(r.promote_ms.is_some_and(|p| p < 8000), "{}", show(r));
+    assert!(r.unavailability_ms.is_some(), "{}", show(r));
+    assert!(r.writes.acked > 100, "{}", show(r));
+    assert_eq!(r.dual_master_ms, 0, "{}", show(r));
+    assert_eq!((r.unexpected, r.duplicated), (0, 0), "{}", show(r));
+    if r.lost == 0 {
+        assert_eq!(r.status, Status::Pass, "{}", show(r));
+    } else {
+        assert_eq!(r.status, Status::Fail, "{}", show(r));
+        assert!(r.message.contains("lost"), "{}", show(r));
+    }
 }
