@@ -16,7 +16,7 @@ static DANGEROUS: CheckMeta = CheckMeta {
     scope: Scope::Node,
     applies: Applies::ALL,
     why: "A compromised or buggy application must not be able to wipe the data (FLUSHALL), stall the server (KEYS, DEBUG), reconfigure it (CONFIG SET, ACL SETUSER, REPLICAOF, MODULE LOAD) or stop it. ACLs are the supported control since Redis 6; rename-command breaks replication and tooling. https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/",
-    remediation: "redis-conf/users.acl: `user app on #<sha256> ~* &* +@all -@dangerous -@admin` (the Helm chart renders the same file; the Terraform module creates the same `app` user, `create_users`).",
+    remediation: "redis-conf/users.acl: `user app on #<sha256> ~* &* +@all -@dangerous -@admin +role` (the Helm chart renders the same file; the Terraform module creates the same `app` user, `create_users`).",
 };
 
 /// Commands the application must not run, each with harmless arguments of

@@ -50,10 +50,13 @@ admin_password=$(secret admin-password)
 REDISCLI_AUTH="$admin_password" timeout "$WAIT_SECONDS" redis-cli "$@"
 
 # Every node, not only the first: each flips to `ok` on its own (about 100 ms
-# apart), and a client redirected to one still `fail` gets CLUSTERDOWN.
+# apart), and a client redirected to one still `fail` gets CLUSTERDOWN. And
+# every node must know every other: redis-cli returns once the slots are
+# agreed, while gossip may still be introducing a replica (seen under load).
+count=$(printf '%s\n' $CLUSTER_NODES | wc -l | tr -d ' ')
 for addr in $CLUSTER_NODES; do
-  until [ "$(info_field "$addr" cluster_state)" = ok ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || die "$addr: cluster_state is not ok within ${WAIT_SECONDS}s"
+  until [ "$(info_field "$addr" cluster_state)" = ok ] && [ "$(info_field "$addr" cluster_known_nodes)" = "$count" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "$addr: cluster_state is not ok with all $count nodes known within ${WAIT_SECONDS}s"
     sleep 1
   done
 done
