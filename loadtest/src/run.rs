@@ -297,6 +297,14 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         let rate = config.users.map_or(100, |u| (u * 10).clamp(100, 1000));
         config.increase_rate = Some(rate.to_string());
     }
+    if config.users.is_none() && !cfg.ramp_given {
+        // Goose starts one user per CPU by default and gives each user one
+        // scenario: with more workloads than users some would never run
+        // (three workloads on a 2-core machine left one idle). At least one
+        // user per workload.
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        config.users = Some(cpus.max(built.len()));
+    }
     let info_only = config.list || config.version || config.scenarios_list;
 
     let mut attack = GooseAttack::initialize_with_config(config)

@@ -116,7 +116,8 @@ impl fmt::Display for Topology {
                 replicas_per_shard,
             } => write!(
                 f,
-                "cluster ({shards} shards, {replicas_per_shard} replicas per shard)"
+                "cluster ({shards} shards, {replicas_per_shard} replica{} per shard)",
+                if *replicas_per_shard == 1 { "" } else { "s" }
             ),
         }
     }
