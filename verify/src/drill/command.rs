@@ -95,10 +95,17 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
                 (n.id.clone(), role)
             })
             .collect(),
-        notes: vec![format!(
-            "drill timers set on every Sentinel: down-after-milliseconds {}, failover-timeout {}",
-            settings.drills.down_after_ms, settings.drills.failover_timeout_ms
-        )],
+        notes: match topology {
+            topology::Topology::Sentinel { .. } => vec![format!(
+                "drill timers set on every Sentinel: down-after-milliseconds {}, failover-timeout {}",
+                settings.drills.down_after_ms, settings.drills.failover_timeout_ms
+            )],
+            topology::Topology::Cluster { .. } => vec![format!(
+                "drill timer set on every cluster node: cluster-node-timeout {}",
+                super::CLUSTER_NODE_TIMEOUT_MS
+            )],
+            topology::Topology::Standalone => Vec::new(),
+        },
         settings,
         results: Vec::new(),
         drills,

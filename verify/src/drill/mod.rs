@@ -598,9 +598,18 @@ async fn harness(
     }
     tokio::time::sleep(AFTERMATH).await;
     let history = writer.stop().await;
+    // Role changes the restore itself causes (a fail-back) are not the
+    // drill's: the dual-master count stops where a restore starts.
+    let mut restored_at: Option<u64> = None;
     if outcome.is_ok() {
+        let at = log.clock().now_ms();
         match drill.restore(d, &old_primary).await {
-            Ok(e) => evidence.extend(e),
+            Ok(e) => {
+                if !e.is_empty() {
+                    restored_at = Some(at);
+                }
+                evidence.extend(e);
+            }
             Err(e) => problems.push(format!("after the drill: {e}")),
         }
     }
@@ -733,11 +742,12 @@ async fn harness(
     };
     let message = if verdict.is_empty() {
         format!(
-            "lost {} of {} acked writes; unavailable {} ms; promoted in {}",
+            "lost {} of {} acked writes; unavailable {} ms{}",
             acct.lost,
             acct.acked,
             unavailability_ms.unwrap_or(0),
-            promote_ms.map_or_else(|| "-".to_owned(), |p| format!("{p} ms"))
+            // Standalone has nothing to promote.
+            promote_ms.map_or_else(String::new, |p| format!("; promoted in {p} ms"))
         )
     } else {
         verdict.join("; ")
@@ -770,7 +780,14 @@ async fn harness(
         promote_ms,
         stale_acked,
         split_brain_ms: timeline::split_brain_ms(&history),
-        dual_master_ms: timeline::dual_master_ms(&samples, shards),
+        dual_master_ms: timeline::dual_master_ms(
+            &samples
+                .iter()
+                .filter(|(t, _, _)| restored_at.is_none_or(|r| *t < r))
+                .cloned()
+                .collect::<Vec<_>>(),
+            shards,
+        ),
         loss_window_ms,
         lost_by_node: acct.lost_by_node.clone(),
         divergence: acct.divergence.clone(),
