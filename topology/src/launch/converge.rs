@@ -237,13 +237,26 @@ async fn check_cluster(d: &Deployment) -> Result<(), String> {
             ));
         }
     }
-    // Every planned replica replicates, with its link up.
-    for node in data.iter().filter(|n| n.role.as_str() == "replica") {
+    // Roles may have moved (a failover): whatever node is a replica now
+    // must have its link up, and there must be one primary per shard.
+    let mut primaries = 0;
+    for node in &data {
         let mut c = connect_node(d, &node.id).await?;
         let info = info_fields(&text(&mut c, &["INFO", "replication"]).await?);
-        if info.get("master_link_status").map(String::as_str) != Some("up") {
-            return Err(format!("{}: replication link not up yet", node.id));
+        match info.get("role").map(String::as_str) {
+            Some("master") => primaries += 1,
+            _ if info.get("master_link_status").map(String::as_str) != Some("up") => {
+                return Err(format!("{}: replication link not up yet", node.id));
+            }
+            _ => {}
         }
+    }
+    let shards = match d.topology {
+        Topology::Cluster { shards, .. } => usize::from(shards),
+        _ => primaries,
+    };
+    if primaries != shards {
+        return Err(format!("{primaries} nodes report primary, not {shards}"));
     }
     Ok(())
 }
