@@ -489,22 +489,12 @@ async fn cluster_primaries(
         else {
             continue;
         };
-        for line in text.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(addr), Some(flags)) = (f.get(1), f.get(2)) else {
-                continue;
-            };
-            if !flags.split(',').any(|x| x == "master") {
+        for node in topology::cluster_nodes::parse(&text) {
+            if !node.has("master") {
                 continue;
             }
-            let (ip_port, host) = addr.split_once(',').unwrap_or((addr, ""));
-            let Some((ip, port)) = ip_port.split('@').next().and_then(|a| a.rsplit_once(':'))
-            else {
-                continue;
-            };
-            let Ok(port) = port.parse() else { continue };
-            let announced = topology::Addr::new(if host.is_empty() { ip } else { host }, port);
-            if let Ok(n) = topology::connect(&service.data_target(&announced), timeouts).await {
+            if let Ok(n) = topology::connect(&service.data_target(&node.announced), timeouts).await
+            {
                 out.push(n);
             }
         }

@@ -19,6 +19,7 @@
 pub mod address;
 pub mod args;
 pub mod client;
+pub mod cluster_nodes;
 pub mod conn;
 pub mod credentials;
 pub mod launch;

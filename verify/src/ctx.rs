@@ -277,12 +277,16 @@ pub fn error_text(e: &redis::RedisError) -> String {
     }
 }
 
-fn classify(e: String) -> Unavailable {
+/// Reads a [`Ctx::cmd`] error: refused by the ACL (`NOPERM`) or by a
+/// provider that removed the command or subcommand (ElastiCache answers
+/// CONFIG with `ERR unknown command`; `SENTINEL …` and `CLUSTER …` answer
+/// `ERR unknown subcommand`) is "not permitted", anything else a failure.
+pub(crate) fn classify(e: String) -> Unavailable {
     let reply = topology::ReplyError::parse(&e);
-    // Denied by the ACL, or a command the provider removed (ElastiCache
-    // answers CONFIG with ERR unknown command).
-    let removed = reply.code == topology::ErrorCode::Err
-        && reply.detail.to_lowercase().starts_with("unknown command");
+    let removed = reply.code == topology::ErrorCode::Err && {
+        let d = reply.detail.to_ascii_lowercase();
+        d.starts_with("unknown command") || d.starts_with("unknown subcommand")
+    };
     if reply.code == topology::ErrorCode::NoPerm || removed {
         Unavailable::Denied(e)
     } else {

@@ -296,62 +296,20 @@ async fn discover_cluster(b: &mut Builder<'_>, seeds: &[Addr]) -> Result<(), Str
                 continue;
             }
         };
-        for node in parse_cluster_nodes(&text) {
-            let target = b.service.data_target(&node.announced);
-            b.add(node.announced, target, node.role, false).await;
-        }
-        return Ok(());
-    }
-    Err(last)
-}
-
-/// One line of `CLUSTER NODES`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ClusterNode {
-    /// Node id.
-    pub id: String,
-    /// Hostname when announced, else the IP, with the client port.
-    pub announced: Addr,
-    /// Primary or replica.
-    pub role: Role,
-    /// Flags such as `fail`, `pfail`, `myself`.
-    pub flags: Vec<String>,
-}
-
-/// Parses `CLUSTER NODES` text (7.0 form: `ip:port@bus[,hostname]`),
-/// skipping nodes without an address.
-pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split_whitespace();
-            let id = f.next()?.to_owned();
-            let addr = f.next()?;
-            let flags: Vec<String> = f.next()?.split(',').map(str::to_owned).collect();
-            if flags.iter().any(|x| x == "noaddr" || x == "handshake") {
-                return None;
-            }
-            let (ip_port, hostname) = match addr.split_once(',') {
-                Some((a, h)) => (a, Some(h)),
-                None => (addr, None),
-            };
-            let ip_port = ip_port.split('@').next()?;
-            let (ip, port) = ip_port.rsplit_once(':')?;
-            let host = hostname.filter(|h| !h.is_empty()).unwrap_or(ip);
-            let role = if flags.iter().any(|x| x == "master") {
+        for node in topology::cluster_nodes::parse(&text) {
+            let role = if node.has("master") {
                 Role::Primary
-            } else if flags.iter().any(|x| x == "slave") {
+            } else if node.has("slave") {
                 Role::Replica
             } else {
                 Role::Unknown
             };
-            Some(ClusterNode {
-                id,
-                announced: Addr::new(host, port.parse().ok()?),
-                role,
-                flags,
-            })
-        })
-        .collect()
+            let target = b.service.data_target(&node.announced);
+            b.add(node.announced, target, role, false).await;
+        }
+        return Ok(());
+    }
+    Err(last)
 }
 
 /// A Sentinel table reply (array of flat field/value arrays, or maps).
@@ -390,23 +348,6 @@ fn addr_of(row: &BTreeMap<String, String>) -> Option<Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_cluster_nodes_with_hostnames() {
-        let text = "\
-07c3 172.18.0.2:7001@17001,cluster-1 myself,master - 0 0 1 connected 0-5460
-9a1e 172.18.0.5:7004@17004,cluster-4 slave 07c3 0 1700 1 connected
-ffff :0@0 master,noaddr - 0 0 0 disconnected
-b0b0 127.0.0.1:7002@17002 master,fail - 0 0 2 connected 5461-10922
-";
-        let nodes = parse_cluster_nodes(text);
-        assert_eq!(nodes.len(), 3);
-        assert_eq!(nodes[0].announced, Addr::new("cluster-1", 7001));
-        assert_eq!(nodes[0].role, Role::Primary);
-        assert_eq!(nodes[1].role, Role::Replica);
-        assert_eq!(nodes[2].announced, Addr::new("127.0.0.1", 7002));
-        assert!(nodes[2].flags.contains(&"fail".to_owned()));
-    }
 
     #[test]
     fn reads_sentinel_tables() {

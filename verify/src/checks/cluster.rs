@@ -4,8 +4,9 @@
 //! State comes from `CLUSTER INFO` and `CLUSTER NODES` (read-only), settings
 //! from `CONFIG GET` on each node (each node has its own).
 
-use super::repl::{expected_replicas, name_of, unavailable, Tally};
+use super::repl::{expected_replicas, name_of, Tally};
 use crate::check::{Applies, Area, CheckMeta, Needs, Outcome, Scope, Severity};
+use crate::ctx::classify;
 use crate::ctx::value_text;
 use crate::fleet::{Fleet, Member};
 use crate::info::Info;
@@ -27,70 +28,13 @@ async fn cluster_info(m: &Member, t: &mut Tally, fields: &[&str]) -> Option<Info
             Some(info)
         }
         Err(e) => {
-            t.unavailable(&m.label, "CLUSTER INFO", &unavailable(e));
+            t.unavailable(&m.label, "CLUSTER INFO", &classify(e));
             None
         }
     }
 }
 
-/// One line of `CLUSTER NODES`, with what the shard checks need (discovery's
-/// parser keeps only the address and role).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct NodeLine {
-    id: String,
-    /// The IP the node announces on the bus (before `,hostname`).
-    ip: String,
-    /// `ip:port` or `hostname:port`, for messages.
-    name: String,
-    flags: Vec<String>,
-    /// The primary's id, for replicas.
-    primary: Option<String>,
-    /// Slot ranges it serves, for primaries.
-    slots: usize,
-}
-
-impl NodeLine {
-    fn has(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
-    }
-    fn failing(&self) -> bool {
-        self.has("fail") || self.has("fail?")
-    }
-}
-
-/// Parses `CLUSTER NODES` (7.0: `id ip:port@bus[,hostname] flags primary
-/// ping pong epoch link slot…`), skipping nodes without an address.
-fn parse_nodes(text: &str) -> Vec<NodeLine> {
-    text.lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let [id, addr, flags, primary, _ping, _pong, _epoch, _link, slots @ ..] = f.as_slice()
-            else {
-                return None;
-            };
-            let flags: Vec<String> = flags.split(',').map(str::to_owned).collect();
-            if flags.iter().any(|x| x == "noaddr" || x == "handshake") {
-                return None;
-            }
-            let (ip_port, hostname) = match addr.split_once(',') {
-                Some((a, h)) => (a, Some(h).filter(|h| !h.is_empty())),
-                None => (*addr, None),
-            };
-            let ip_port = ip_port.split('@').next()?;
-            let (ip, port) = ip_port.rsplit_once(':')?;
-            Some(NodeLine {
-                id: (*id).to_owned(),
-                ip: ip.to_owned(),
-                name: format!("{}:{port}", hostname.unwrap_or(ip)),
-                flags,
-                primary: Some(*primary)
-                    .filter(|p| *p != "-")
-                    .map(|p| (*p).to_owned()),
-                slots: slots.iter().filter(|s| !s.starts_with('[')).count(),
-            })
-        })
-        .collect()
-}
+use topology::cluster_nodes::{parse as parse_nodes, ClusterNode as NodeLine};
 
 /// A shard: a primary serving slots and the replicas that follow it.
 struct Shard<'a> {
@@ -129,7 +73,7 @@ async fn cluster_nodes(fleet: &Fleet, t: &mut Tally) -> Option<(String, Vec<Node
                             format!(
                                 "{} {} {}{}",
                                 &n.id[..n.id.len().min(8)],
-                                n.name,
+                                n.announced,
                                 n.flags.join(","),
                                 n.primary
                                     .as_deref()
@@ -142,7 +86,7 @@ async fn cluster_nodes(fleet: &Fleet, t: &mut Tally) -> Option<(String, Vec<Node
                 );
                 return Some((m.label.clone(), nodes));
             }
-            Err(e) => t.unavailable(&m.label, "CLUSTER NODES", &unavailable(e)),
+            Err(e) => t.unavailable(&m.label, "CLUSTER NODES", &classify(e)),
         }
     }
     None
@@ -283,7 +227,7 @@ impl Replicas {
             } else {
                 t.fail(format!(
                     "shard of {} has {healthy} healthy replica(s), needs {need}",
-                    name_of(fleet, &s.primary.name)
+                    name_of(fleet, &s.primary.announced.to_string())
                 ));
             }
         }
@@ -339,14 +283,14 @@ impl Spread {
                 .replicas
                 .iter()
                 .filter(|r| r.ip == s.primary.ip)
-                .map(|r| name_of(fleet, &r.name))
+                .map(|r| name_of(fleet, &r.announced.to_string()))
                 .collect();
             if together.is_empty() {
                 t.pass();
             } else {
                 t.fail(format!(
                     "shard of {}: replica {} on the same host ({})",
-                    name_of(fleet, &s.primary.name),
+                    name_of(fleet, &s.primary.announced.to_string()),
                     together.join(", "),
                     s.primary.ip
                 ));
@@ -589,7 +533,7 @@ eeee5555 {}:7005@17005,n5 slave bbbb2222 0 1700 2 connected
     fn parses_cluster_nodes_with_primaries_and_slots() {
         let nodes = parse_nodes(&cluster_nodes_text(SIX_HOSTS, true));
         assert_eq!(nodes.len(), 6);
-        assert_eq!(nodes[0].name, "n1:7001");
+        assert_eq!(nodes[0].announced.to_string(), "n1:7001");
         assert_eq!(nodes[0].ip, "10.0.0.1");
         assert_eq!(nodes[0].slots, 1);
         assert_eq!(nodes[3].primary.as_deref(), Some("aaaa1111"));

@@ -6,11 +6,11 @@
 //! [`Tally`], which `sentinel.*` and `cluster.*` use as well.
 
 use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
-use crate::ctx::{code_of, value_text, Ctx, Unavailable};
+use crate::ctx::{classify, code_of, value_text, Ctx, Unavailable};
 use crate::fleet::{Fleet, FleetKind, Member, Role};
 use crate::info::Info;
 use crate::probe::Permission;
-use topology::{ErrorCode, ReplyError};
+use topology::ErrorCode;
 
 /// Offset distance above which a replica counts as far behind: 1 MiB is
 /// far more than a second of writes on the deployments this policy targets,
@@ -133,24 +133,6 @@ fn grouped(findings: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// Reads a `ctx.cmd` error: refusals by ACL (`NOPERM`) or by a provider
-/// that removed the command or subcommand are "not permitted", anything
-/// else a failure. `ctx` reads INFO and CONFIG GET errors the same way but
-/// keeps that private; this one also covers the unknown-subcommand replies
-/// that `SENTINEL …` and `CLUSTER …` produce.
-pub(super) fn unavailable(e: String) -> Unavailable {
-    let reply = ReplyError::parse(&e);
-    let removed = reply.code == ErrorCode::Err && {
-        let d = reply.detail.to_ascii_lowercase();
-        d.starts_with("unknown command") || d.starts_with("unknown subcommand")
-    };
-    if reply.code == ErrorCode::NoPerm || removed {
-        Unavailable::Denied(e)
-    } else {
-        Unavailable::Failed(e)
-    }
 }
 
 /// Replicas each primary should have: the launched spec, else
@@ -667,7 +649,7 @@ async fn judge_replication_user(p: &Member, user: &str, t: &mut Tally) {
             rules
         }
         Err(e) => {
-            t.unavailable(&p.label, &getuser, &unavailable(e));
+            t.unavailable(&p.label, &getuser, &classify(e));
             return;
         }
     };
@@ -1546,15 +1528,15 @@ mod tests {
     #[test]
     fn reads_reply_errors_by_code() {
         assert!(matches!(
-            unavailable("NOPERM User x has no permissions".into()),
+            classify("NOPERM User x has no permissions".into()),
             Unavailable::Denied(_)
         ));
         assert!(matches!(
-            unavailable("ERR unknown command 'CLUSTER', with args beginning with: 'INFO'".into()),
+            classify("ERR unknown command 'CLUSTER', with args beginning with: 'INFO'".into()),
             Unavailable::Denied(_)
         ));
         assert!(matches!(
-            unavailable("ERR This instance has cluster support disabled".into()),
+            classify("ERR This instance has cluster support disabled".into()),
             Unavailable::Failed(_)
         ));
         assert!(refused("NOAUTH Authentication required."));

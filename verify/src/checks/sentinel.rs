@@ -5,8 +5,9 @@
 //! `GET-MASTER-ADDR-BY-NAME`, `CONFIG GET`, `MYID`, `INFO`); never
 //! `SENTINEL SET`, `CONFIG SET`, `RESET` or `FAILOVER`, not even to probe.
 
-use super::repl::{expected_replicas, refused, unavailable, Tally};
+use super::repl::{expected_replicas, refused, Tally};
 use crate::check::{Applies, Area, CheckMeta, Needs, Outcome, Scope, Severity};
+use crate::ctx::classify;
 use crate::ctx::{code_of, value_text, Unavailable};
 use crate::discover::row;
 use crate::fleet::{Fleet, FleetKind, Member, Role};
@@ -56,7 +57,7 @@ async fn master_row(
             Some(r)
         }
         Err(e) => {
-            t.unavailable(&s.label, &command, &unavailable(e));
+            t.unavailable(&s.label, &command, &classify(e));
             None
         }
     }
@@ -174,7 +175,7 @@ impl Quorum {
                     t.saw(&s.label, &command, value_text(&v));
                     t.pass();
                 }
-                Err(e) => match unavailable(e) {
+                Err(e) => match classify(e) {
                     Unavailable::Failed(e)
                         if code_of(&e) == topology::ErrorCode::Other("NOQUORUM".into()) =>
                     {
@@ -251,7 +252,7 @@ impl Agree {
                     t.saw(&s.label, &command, value_text(&other));
                     t.fail(format!("{}: does not monitor `{master}`", s.label));
                 }
-                Err(e) => t.unavailable(&s.label, &command, &unavailable(e)),
+                Err(e) => t.unavailable(&s.label, &command, &classify(e)),
             }
         }
         let mut addrs: Vec<&str> = named.iter().map(|(_, a)| a.as_str()).collect();
