@@ -64,6 +64,41 @@ async fn process_kill_primary_stays_within_budget_and_the_old_primary_rejoins() 
         show(r)
     );
     assert_eq!((r.unexpected, r.duplicated), (0, 0));
+    unavailability_matches_the_sentinels_switch_and_the_role_poll(r);
+}
+
+/// Clients reach the new primary only once a Sentinel names it: the
+/// measured end of unavailability (first ack after) must lie within 100 ms
+/// plus the role-poll interval of the first `+switch-master`, and the role
+/// poll must have seen the promotion no later than that first ack plus the
+/// same slack (the replica is master before anyone can write to it).
+fn unavailability_matches_the_sentinels_switch_and_the_role_poll(r: &DrillResult) {
+    let slack = 100 + u64::try_from(drill::timeline::ROLE_POLL.as_millis()).unwrap_or(0);
+    let at = |event: &str| r.timeline.iter().find(|e| e.event == event).map(|e| e.t_ms);
+    let (fault, switch, first_ack, start) = (
+        at("fault").expect("fault"),
+        at("+switch-master").expect("+switch-master"),
+        at("first ack after").expect("first ack after"),
+        at("last ack before").expect("last ack before"),
+    );
+    let promoted = fault + r.promote_ms.expect("promoted");
+    eprintln!(
+        "after the fault: +switch-master {} ms, role poll saw the promotion {} ms, first ack {} ms",
+        switch - fault,
+        promoted - fault,
+        first_ack - fault
+    );
+    assert!(
+        first_ack.abs_diff(switch) <= slack,
+        "first ack {first_ack} vs +switch-master {switch}: more than {slack} ms apart: {}",
+        show(r)
+    );
+    assert!(
+        promoted <= first_ack + slack,
+        "role poll saw the promotion at {promoted}, after the first ack {first_ack} + {slack}: {}",
+        show(r)
+    );
+    assert_eq!(r.unavailability_ms, Some(first_ack - start), "{}", show(r));
 }
 
 /// The coordinated manual failover (writes paused, replicas caught up,
