@@ -102,9 +102,7 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
     finish(cli, args, &report)
 }
 
-fn roles(
-    nodes: impl Iterator<Item = (String, bool)>,
-) -> Vec<(String, crate::fleet::Role)> {
+fn roles(nodes: impl Iterator<Item = (String, bool)>) -> Vec<(String, crate::fleet::Role)> {
     nodes
         .map(|(id, sentinel)| {
             let role = if sentinel {

@@ -145,7 +145,11 @@ fn placeholders(cmd: &str) -> Vec<String> {
     while let Some(i) = rest.find('{') {
         let after = &rest[i + 1..];
         match after.find('}') {
-            Some(j) if after[..j].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some(j)
+                if after[..j]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 out.push(after[..j].to_owned());
                 rest = &after[j + 1..];
             }
@@ -196,7 +200,12 @@ impl Commands {
 
     /// Reads every node's placeholder values (`INFO server`; a node that
     /// does not answer keeps `{pid}` and friends empty).
-    pub async fn learn(&mut self, nodes: &[DrillNode], shards: &BTreeMap<String, usize>, master: &str) {
+    pub async fn learn(
+        &mut self,
+        nodes: &[DrillNode],
+        shards: &BTreeMap<String, usize>,
+        master: &str,
+    ) {
         for n in nodes {
             let mut v = BTreeMap::new();
             v.insert("node", n.id.clone());
@@ -271,14 +280,24 @@ impl Commands {
             .status
             .code()
             .map_or_else(|| "a signal".to_owned(), |c| format!("exit {c}"));
-        self.ran
-            .push((format!("{} {}: {shown}", action.name(), node.id), status.clone()));
+        self.ran.push((
+            format!("{} {}: {shown}", action.name(), node.id),
+            status.clone(),
+        ));
         if out.status.success() {
             return Ok(());
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let last = self.mask(stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(""));
-        Err(DrillError::Other(format!("{what}: `{shown}` ended with {status}: {last}")))
+        let last = self.mask(
+            stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(""),
+        );
+        Err(DrillError::Other(format!(
+            "{what}: `{shown}` ended with {status}: {last}"
+        )))
     }
 
     fn mask(&self, text: &str) -> String {
@@ -334,9 +353,18 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_what_to_do() {
-        assert!(matches!(parse(&specs(&["kill"])), Err(ParseError::Malformed(_))));
-        assert!(matches!(parse(&specs(&["=x"])), Err(ParseError::Malformed(_))));
-        assert!(matches!(parse(&specs(&["kill="])), Err(ParseError::Malformed(_))));
+        assert!(matches!(
+            parse(&specs(&["kill"])),
+            Err(ParseError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(&specs(&["=x"])),
+            Err(ParseError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(&specs(&["kill="])),
+            Err(ParseError::Malformed(_))
+        ));
         assert_eq!(
             parse(&specs(&["explode=rm -rf /"])),
             Err(ParseError::UnknownAction("explode".into()))

@@ -179,9 +179,12 @@ async fn sentinel_timers(nodes: &[DrillNode], master: &str) -> Result<(u64, u64,
                         .find(|w| w[0] == k)
                         .and_then(|w| w[1].parse::<u64>().ok())
                 };
-                if let (Some(d), Some(f)) = (get("down-after-milliseconds"), get("failover-timeout"))
+                if let (Some(d), Some(f)) =
+                    (get("down-after-milliseconds"), get("failover-timeout"))
                 {
-                    let q = get("quorum").and_then(|q| u8::try_from(q).ok()).unwrap_or(2);
+                    let q = get("quorum")
+                        .and_then(|q| u8::try_from(q).ok())
+                        .unwrap_or(2);
                     return Ok((d, f, q));
                 }
                 last = format!("{}: SENTINEL MASTER {master} lacks the timers", s.id);

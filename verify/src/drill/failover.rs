@@ -5,7 +5,6 @@
 
 use super::commands::Action;
 use super::control::Subject;
-use super::timeline::Seen;
 use super::{admin_command, replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
 use crate::check::{Applies, BoxFuture, Evidence};
 use std::time::Duration;
@@ -112,8 +111,11 @@ async fn sentinel_coordinated(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), D
     let reply = ctx
         .admin(old, &["CLIENT", "PAUSE", pause.as_str(), "WRITE"])
         .await?;
-    ctx.evidence
-        .push(Evidence::on(old, format!("CLIENT PAUSE {pause} WRITE"), reply));
+    ctx.evidence.push(Evidence::on(
+        old,
+        format!("CLIENT PAUSE {pause} WRITE"),
+        reply,
+    ));
     let outcome = async {
         let offsets = caught_up(ctx, old).await?;
         ctx.log
@@ -143,8 +145,12 @@ async fn sentinel_coordinated(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), D
     // Lift the pause whatever happened (it also expires on its own).
     let unpaused = ctx.admin(old, &["CLIENT", "UNPAUSE"]).await;
     let new = outcome?;
-    ctx.evidence.push(Evidence::on(old, "CLIENT UNPAUSE", unpaused?));
-    ctx.mark_heal(&format!("{new} primary, {old} replica, writes unpaused"), old);
+    ctx.evidence
+        .push(Evidence::on(old, "CLIENT UNPAUSE", unpaused?));
+    ctx.mark_heal(
+        &format!("{new} primary, {old} replica, writes unpaused"),
+        old,
+    );
     ctx.wait_ack_after(fault, RESUME).await?;
     Ok(())
 }
@@ -166,7 +172,10 @@ async fn caught_up(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> 
         let mut seen = vec![format!("{old} {primary}")];
         for r in &replicas {
             let role = ctx.admin(r, &["ROLE"]).await.unwrap_or_default();
-            seen.push(format!("{r} {}", role.split_whitespace().last().unwrap_or("?")));
+            seen.push(format!(
+                "{r} {}",
+                role.split_whitespace().last().unwrap_or("?")
+            ));
         }
         if seen.iter().all(|s| s.ends_with(&format!(" {primary}"))) {
             return Ok(seen.join(", "));
@@ -182,7 +191,7 @@ async fn caught_up(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> 
 }
 
 async fn cluster_manual(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
-    let replica = replica_of(ctx, old)?;
+    let replica = replica_of(ctx, old).await?;
     let fault = ctx.mark_fault("CLUSTER FAILOVER", &replica);
     let reply = ctx.admin(&replica, &["CLUSTER", "FAILOVER"]).await?;
     ctx.evidence
@@ -194,16 +203,33 @@ async fn cluster_manual(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillEr
     Ok(())
 }
 
-/// A replica of `old` as the role polls see it.
-fn replica_of(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> {
-    let n = ctx.deployment.node(old)?;
-    let addrs = [n.announced.to_string(), n.reachable.to_string()];
-    ctx.observers
-        .latest()
-        .into_iter()
-        .find(|(_, seen)| matches!(seen, Seen::Replica(of) if addrs.contains(of)))
-        .map(|(id, _)| id)
-        .ok_or_else(|| DrillError::Other(format!("find a replica of {old} in the role polls")))
+/// A replica of `old`: the data node whose own `CLUSTER NODES` line
+/// (`myself`) names `old`'s node id as its primary. Ids, not addresses:
+/// ROLE reports the IP a replica replicates from, which on Docker is
+/// neither the announced host name nor the published address.
+async fn replica_of(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> {
+    let id = ctx.admin(old, &["CLUSTER", "MYID"]).await?;
+    let others: Vec<String> = ctx
+        .deployment
+        .data_nodes()
+        .filter(|n| n.id != old)
+        .map(|n| n.id.clone())
+        .collect();
+    for n in others {
+        let Ok(text) = ctx.admin(&n, &["CLUSTER", "NODES"]).await else {
+            continue;
+        };
+        let me = topology::cluster_nodes::parse(&text)
+            .into_iter()
+            .find(|c| c.has("myself"));
+        if me.is_some_and(|c| c.primary.as_deref() == Some(id.trim())) {
+            return Ok(n);
+        }
+    }
+    Err(DrillError::Other(format!(
+        "find a replica of {old} (node id {}) in CLUSTER NODES",
+        id.trim()
+    )))
 }
 
 /// Plain `SENTINEL FAILOVER` under load, without pausing writes: the

@@ -43,13 +43,13 @@ pub mod writer;
 use crate::check::{Applies, BoxFuture, Evidence, Status};
 use crate::config::DrillSettings;
 use checker::{Accounting, Lists};
+use commands::Action;
+use control::Subject;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timeline::{Event, EventLog, Observers, Seen};
-use commands::Action;
-use control::Subject;
 use topology::{Deployment, LaunchError, Timeouts, Topology};
 use writer::{ms, Clock, Live, WriteOutcome, Writer, WriterConfig};
 
@@ -230,6 +230,7 @@ fn render(v: &redis::Value) -> String {
     match v {
         redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
         redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::VerbatimString { text, .. } => text.clone(),
         redis::Value::Okay => "OK".into(),
         redis::Value::Int(i) => i.to_string(),
         redis::Value::Nil => "(nil)".into(),
@@ -496,7 +497,12 @@ pub async fn run_on(
         }
         // A drill whose node-control action has no command is skipped
         // here, before any cool-down or write.
-        if let Some(Err(e)) = drill.needs().iter().map(|a| d.supports(*a)).find(Result::is_err) {
+        if let Some(Err(e)) = drill
+            .needs()
+            .iter()
+            .map(|a| d.supports(*a))
+            .find(Result::is_err)
+        {
             let mut r =
                 DrillResult::bare(drill.meta(), d.topology.kind(), Status::Skip, e.to_string());
             r.evidence.extend(timers.iter().cloned());
@@ -509,6 +515,19 @@ pub async fn run_on(
             let cool = Duration::from_millis(s.failover_timeout_ms * 2 + 1000);
             if let Some(rest) = cool.checked_sub(at.elapsed()) {
                 tokio::time::sleep(rest).await;
+            }
+        }
+        // A node a drill restarted came back with the policy's timers:
+        // set them again (cheap, and the next drill measures what it says).
+        if d.is_launched() && last_fault.is_some() {
+            if let Err(e) = set_timers(d, s).await {
+                results.push(DrillResult::bare(
+                    drill.meta(),
+                    d.topology.kind(),
+                    Status::Error,
+                    format!("failed to set the drill timers: {e}"),
+                ));
+                continue;
             }
         }
         let started = Instant::now();
@@ -536,7 +555,11 @@ pub async fn run_drill(d: &mut Deployment, drill: &dyn Drill, s: &DrillSettings)
 }
 
 /// Runs one drill with the shared harness.
-pub async fn run_drill_on(d: &mut Subject<'_>, drill: &dyn Drill, s: &DrillSettings) -> DrillResult {
+pub async fn run_drill_on(
+    d: &mut Subject<'_>,
+    drill: &dyn Drill,
+    s: &DrillSettings,
+) -> DrillResult {
     let meta = drill.meta();
     let kind = d.topology.kind();
     let started = Instant::now();

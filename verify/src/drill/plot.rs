@@ -66,6 +66,9 @@ fn err(e: impl std::fmt::Display) -> PlotError {
     PlotError(e.to_string())
 }
 
+/// One line of the plot: name, colour, value per bucket.
+type Series = (&'static str, RGBColor, fn(&Bucket) -> u32);
+
 /// Events worth a line on the plot.
 const MARKED: &[&str] = &[
     "fault",
@@ -137,7 +140,7 @@ where
         .y_desc("writes per 100 ms")
         .draw()
         .map_err(err)?;
-    let series: [(&str, RGBColor, fn(&Bucket) -> u32); 3] = [
+    let series: [Series; 3] = [
         ("acked", RGBColor(0x2e, 0x7d, 0x32), |b| b.acked),
         ("failed", RGBColor(0xc6, 0x28, 0x28), |b| b.failed),
         ("unknown", RGBColor(0xef, 0x6c, 0x00), |b| b.unknown),
@@ -212,7 +215,10 @@ mod tests {
             w(320, WriteOutcome::Unknown),
         ]);
         assert_eq!(b.len(), 4);
-        assert_eq!((b[0].acked, b[1].failed, b[2].acked, b[3].unknown), (2, 1, 0, 1));
+        assert_eq!(
+            (b[0].acked, b[1].failed, b[2].acked, b[3].unknown),
+            (2, 1, 0, 1)
+        );
         assert_eq!(b[3].t_ms, 300);
         assert!(buckets(&[]).is_empty());
     }

@@ -61,7 +61,13 @@ impl Progress {
                 let last = log
                     .snapshot()
                     .last()
-                    .map(|e| format!(", last event {} {}", e.event, e.node.as_deref().unwrap_or("")))
+                    .map(|e| {
+                        format!(
+                            ", last event {} {}",
+                            e.event,
+                            e.node.as_deref().unwrap_or("")
+                        )
+                    })
                     .unwrap_or_default();
                 bar.set_message(format!(
                     "{p}: writes ok {} failed {} unknown {}{last}",

@@ -6,12 +6,12 @@
 //! …), each data node's role (ROLE polled every 100 ms), and the writes.
 //! From them: write-unavailability, time to promote and split-brain ms.
 
+use super::control::Subject;
 use super::writer::{ms, Clock, WriteOutcome, WriteRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use super::control::Subject;
 use topology::{Target, Timeouts};
 
 /// How often every data node's ROLE is polled.

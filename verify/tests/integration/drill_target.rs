@@ -28,7 +28,13 @@ const TARGET: &str = "redis://127.0.0.1:9";
 #[test]
 fn drilling_a_target_needs_allow_disruption() {
     assert_refused(
-        &["--target", TARGET, "drill", "--node-control", "kill=kill -9 {pid}"],
+        &[
+            "--target",
+            TARGET,
+            "drill",
+            "--node-control",
+            "kill=kill -9 {pid}",
+        ],
         "--allow-disruption",
     );
 }
@@ -39,7 +45,10 @@ fn node_control_rejects_unknown_actions_and_malformed_specs() {
         ("explode=rm -rf /", "unknown action `explode`"),
         ("kill", "expected ACTION='command {node}'"),
         ("kill=", "expected ACTION='command {node}'"),
-        ("kill=docker kill {container}", "unknown placeholder `{container}`"),
+        (
+            "kill=docker kill {container}",
+            "unknown placeholder `{container}`",
+        ),
     ] {
         assert_refused(
             &[
@@ -66,10 +75,13 @@ fn node_control_without_a_target_is_refused() {
 fn sentinel_set(rt: &tokio::runtime::Runtime, d: &topology::Deployment, param: &str, value: &str) {
     for s in d.sentinels() {
         rt.block_on(async {
-            let mut c = topology::connect(&d.node_target(s), &topology::Timeouts {
-                connect: Duration::from_secs(2),
-                response: Duration::from_secs(2),
-            })
+            let mut c = topology::connect(
+                &d.node_target(s),
+                &topology::Timeouts {
+                    connect: Duration::from_secs(2),
+                    response: Duration::from_secs(2),
+                },
+            )
             .await
             .expect("connect to a sentinel");
             let _: () = redis::cmd("SENTINEL")
@@ -103,7 +115,12 @@ const FIELDS: &[&str] = &[
 #[test]
 fn process_existing_sentinel_is_drilled_through_node_control_commands() {
     let rt = runtime();
-    let d = launch_topology(&rt, Topology::SENTINEL, Profile::Hardened, Launcher::Process);
+    let d = launch_topology(
+        &rt,
+        Topology::SENTINEL,
+        Profile::Hardened,
+        Launcher::Process,
+    );
     // The operator's part: drill-sized timers on their own Sentinels (the
     // drill reads them and never changes an existing deployment's).
     sentinel_set(&rt, &d, "down-after-milliseconds", "2000");
@@ -150,7 +167,10 @@ fn process_existing_sentinel_is_drilled_through_node_control_commands() {
     let kill = by_id("failover.kill-primary");
     assert_eq!(kill["status"], "skip", "{kill:#}");
     assert!(
-        kill["message"].as_str().unwrap_or("").contains("--node-control kill"),
+        kill["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--node-control kill"),
         "{kill:#}"
     );
     let pause = by_id("failover.pause-primary");
@@ -164,12 +184,21 @@ fn process_existing_sentinel_is_drilled_through_node_control_commands() {
     assert_eq!(code, 0, "{stderr}\n{pause:#}");
     assert_eq!(pause["status"], "pass", "{pause:#}");
     assert_eq!(pause["topology"], "sentinel");
-    assert!(pause["writes"]["acked"].as_u64().unwrap_or(0) > 100, "{pause:#}");
+    assert!(
+        pause["writes"]["acked"].as_u64().unwrap_or(0) > 100,
+        "{pause:#}"
+    );
     assert!(pause["promote_ms"].as_u64().is_some(), "{pause:#}");
-    assert_eq!((pause["unexpected"].as_u64(), pause["duplicated"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (pause["unexpected"].as_u64(), pause["duplicated"].as_u64()),
+        (Some(0), Some(0))
+    );
     // The budget the deployment's own config implies (min-replicas-to-write
     // 1): any loss within the lag window, which the pass already proves.
-    assert!(pause["budget"]["max_loss_window_ms"].as_u64().is_some(), "{pause:#}");
+    assert!(
+        pause["budget"]["max_loss_window_ms"].as_u64().is_some(),
+        "{pause:#}"
+    );
     assert_eq!(pause["config"]["down-after-milliseconds"], "2000");
     let events: Vec<&str> = pause["timeline"]
         .as_array()

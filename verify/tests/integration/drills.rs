@@ -108,8 +108,8 @@ fn unavailability_matches_the_sentinels_switch_and_the_role_poll(r: &DrillResult
 /// acknowledging until Sentinel converts it, and every write it loses must
 /// have been acked there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_manual_failover_coordinated_loses_nothing_and_plain_sentinel_failover_is_measured(
-) {
+async fn process_manual_failover_coordinated_loses_nothing_and_plain_sentinel_failover_is_measured()
+{
     let r = drill_on(
         Launcher::Process,
         &[&failover::Manual, &failover::UncoordinatedManual],
