@@ -82,10 +82,19 @@ pub struct DrillArgs {
     #[arg(long)]
     pub allow_disruption: bool,
 
-    /// Node-control command per action for an existing --target, with
-    /// `{node}` placeholders: ACTION='cmd {node}' (repeatable).
+    /// Node-control command per action for an existing --target, run with
+    /// `sh -c` (60 s bound, exit 0 required): ACTION='cmd {node}'
+    /// (repeatable). Actions: kill, stop, pause, resume|cont, start|restart,
+    /// isolate, heal, failover. Placeholders: {node} {host} {port} {addr}
+    /// {pid} {executable} {config_file} {shard} {master}. A drill whose
+    /// action has no command is skipped.
     #[arg(long, value_name = "ACTION=CMD")]
     pub node_control: Vec<String>,
+
+    /// Also draw each drill's timeline (writes per 100 ms by outcome, phase
+    /// events marked) into FILE as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
 
     /// Count a write acked only after WAIT confirms N replicas (overrides verify.toml).
     #[arg(long, value_name = "N")]

@@ -12,6 +12,7 @@ mod integration {
     pub mod bad_input;
     pub mod common;
     pub mod deployments;
+    pub mod drill_target;
     pub mod drills;
     pub mod safety;
     pub mod topologies;

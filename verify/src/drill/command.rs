@@ -1,6 +1,6 @@
 //! `verify drill [ID…]` and `verify drill list`.
 
-use super::{DrillResult, REGISTRY};
+use super::{commands, existing, DrillResult, REGISTRY};
 use crate::check::Status;
 use crate::cli::{Cli, DrillArgs};
 use crate::{emit, exit, fatal, load_settings, report, runner};
@@ -41,13 +41,18 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
     if args.wait_replicas.is_some() {
         settings.drills.wait_replicas = args.wait_replicas;
     }
-    if cli.target.target.is_some() {
-        // Never disrupt anything this run did not launch.
-        return fatal(if args.allow_disruption {
-            "failed to drill an existing --target: --node-control drills are not supported yet; run without --target to drill a launched deployment"
-        } else {
-            "failed to drill an existing --target: drills kill and cut off nodes; they need --allow-disruption and --node-control (not supported yet), or no --target to drill a launched deployment"
-        });
+    let chosen: Vec<&dyn super::Drill> = REGISTRY
+        .iter()
+        .copied()
+        .filter(|x| args.ids.is_empty() || args.ids.iter().any(|id| id == x.meta().id))
+        .collect();
+    if let Some(url) = &cli.target.target {
+        return existing_target(cli, args, url, settings, &chosen).await;
+    }
+    if !args.node_control.is_empty() || args.allow_disruption {
+        return fatal(
+            "failed to read the drill flags: --allow-disruption and --node-control apply to an existing --target only (a launched deployment is controlled by its launcher)",
+        );
     }
     let options = match LaunchOptions::from_env() {
         Ok(o) => o,
@@ -62,11 +67,6 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
         Ok(d) => d,
         Err(e) => return fatal(&e.to_string()),
     };
-    let chosen: Vec<&dyn super::Drill> = REGISTRY
-        .iter()
-        .copied()
-        .filter(|x| args.ids.is_empty() || args.ids.iter().any(|id| id == x.meta().id))
-        .collect();
     let mut drills: Vec<DrillResult> = Vec::new();
     for x in &chosen {
         if !super::applies(x.meta(), &topology) && !args.ids.is_empty() {
@@ -83,18 +83,7 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
         target: d.service().redacted(),
         launched: Some(d.describe()),
         topology: topology.kind(),
-        nodes: d
-            .nodes()
-            .iter()
-            .map(|n| {
-                let role = if n.is_sentinel() {
-                    crate::fleet::Role::Sentinel
-                } else {
-                    crate::fleet::Role::Unknown
-                };
-                (n.id.clone(), role)
-            })
-            .collect(),
+        nodes: roles(d.nodes().iter().map(|n| (n.id.clone(), n.is_sentinel()))),
         notes: match topology {
             topology::Topology::Sentinel { .. } => vec![format!(
                 "drill timers set on every Sentinel: down-after-milliseconds {}, failover-timeout {}",
@@ -110,13 +99,119 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
         results: Vec::new(),
         drills,
     };
+    finish(cli, args, &report)
+}
+
+fn roles(nodes: impl Iterator<Item = (String, bool)>) -> Vec<(String, crate::fleet::Role)> {
+    nodes
+        .map(|(id, sentinel)| {
+            let role = if sentinel {
+                crate::fleet::Role::Sentinel
+            } else {
+                crate::fleet::Role::Unknown
+            };
+            (id, role)
+        })
+        .collect()
+}
+
+/// Drills an existing deployment through the user's commands.
+async fn existing_target(
+    cli: &Cli,
+    args: &DrillArgs,
+    url: &str,
+    mut settings: crate::config::Settings,
+    chosen: &[&dyn super::Drill],
+) -> i32 {
+    // Never disrupt anything without being asked to.
+    if !args.allow_disruption {
+        return fatal(
+            "failed to drill an existing --target: drills kill, pause and cut off nodes; pass --allow-disruption and a --node-control ACTION='command {node}' per action they need (see `verify drill --help`)",
+        );
+    }
+    let actions = match commands::parse(&args.node_control) {
+        Ok(a) => a,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let service = match topology::Service::parse(url, &cli.target.target_options()) {
+        Ok(s) => s,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let checks = settings.clone();
+    let found = match existing::discover(&service, &checks, &mut settings.drills).await {
+        Ok(f) => f,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let secrets: Vec<topology::Secret> = [
+        service.node.password.clone(),
+        service.sentinel_password.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut cmds = commands::Commands::new(actions, secrets);
+    cmds.learn(&found.nodes, &found.shards, &master_of(&service))
+        .await;
+    let mut drills: Vec<DrillResult> = Vec::new();
+    for x in chosen {
+        if !super::applies(x.meta(), &found.topology) && !args.ids.is_empty() {
+            drills.push(DrillResult::bare(
+                x.meta(),
+                found.topology.kind(),
+                Status::Skip,
+                format!("applies to {} deployments", x.meta().applies.names()),
+            ));
+        }
+    }
+    {
+        let mut subject = found.subject(&service, &mut cmds);
+        drills.extend(super::run_on(&mut subject, chosen, &settings.drills).await);
+    }
+    let mut notes = found.notes.clone();
+    for (what, status) in &cmds.ran {
+        notes.push(format!("node-control {what} ({status})"));
+    }
+    let report = runner::Report {
+        target: service.redacted(),
+        launched: None,
+        topology: found.topology.kind(),
+        nodes: roles(found.nodes.iter().map(|n| (n.id.clone(), n.sentinel))),
+        notes,
+        settings,
+        results: Vec::new(),
+        drills,
+    };
+    finish(cli, args, &report)
+}
+
+fn master_of(service: &topology::Service) -> String {
+    match &service.kind {
+        topology::ServiceKind::Sentinel { master, .. } => master.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Renders the report (and the plot) and returns the exit code.
+fn finish(cli: &Cli, args: &DrillArgs, report: &runner::Report) -> i32 {
+    if let Some(path) = &args.plot {
+        let written = super::plot::svg(&report.drills)
+            .map_err(|e| e.to_string())
+            .and_then(|svg| {
+                std::fs::write(path, svg)
+                    .map_err(|e| format!("failed to write the plot {}: {e}", path.display()))
+            });
+        if let Err(e) = written {
+            return fatal(&e);
+        }
+        eprintln!("verify: drill plot written to {}", path.display());
+    }
     let colour = cli.output.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     let text = match cli.format {
-        report::Format::Human => report::human::render(&report, colour),
-        report::Format::Json => report::json::render(&report),
-        report::Format::Junit => report::junit::render(&report),
+        report::Format::Human => report::human::render(report, colour),
+        report::Format::Json => report::json::render(report),
+        report::Format::Junit => report::junit::render(report),
     };
     if let Err(e) = emit(cli, &text) {
         return fatal(&e);

@@ -1,12 +1,14 @@
-//! Failover drills on Sentinel deployments: a coordinated failover, a
-//! crashed primary, a frozen primary that wakes up after it was replaced,
-//! and a primary cut off from its peers (the Jepsen 2013 scenario).
+//! Failover drills on Sentinel and Cluster deployments: a coordinated
+//! failover, a crashed primary, a frozen primary that wakes up after it was
+//! replaced, and a primary cut off from its peers (the Jepsen 2013
+//! scenario, Sentinel on Docker).
 
+use super::commands::Action;
+use super::control::Subject;
 use super::{admin_command, replication_budget, Budget, Drill, DrillCtx, DrillError, DrillMeta};
 use crate::check::{Applies, BoxFuture, Evidence};
 use std::time::Duration;
-use topology::spec::MASTER_NAME;
-use topology::{Deployment, LaunchError, Topology};
+use topology::Topology;
 
 /// Bound for Sentinel to promote a replica after a fault.
 const PROMOTE: Duration = Duration::from_secs(30);
@@ -16,22 +18,239 @@ const RESUME: Duration = Duration::from_secs(20);
 /// about 8 s before converting a node that still claims to be master).
 const REJOIN: Duration = Duration::from_secs(40);
 
-/// `failover.manual`.
+/// `failover.manual`: the coordinated procedure an operator should run.
+///
+/// Sentinel: `CLIENT PAUSE <ms> WRITE` on the primary (writes queue, reads
+/// go on), wait until every replica's offset equals the primary's, `SENTINEL
+/// FAILOVER`, wait for the promotion, `REPLICAOF <new primary>` on the old
+/// one so it can never acknowledge again, then `CLIENT UNPAUSE`. Plain
+/// `SENTINEL FAILOVER` is not coordinated (redis#6062): the old primary keeps
+/// acknowledging until Sentinel converts it about 8 s later, and those
+/// writes are lost ([`UncoordinatedManual`] measures that).
+///
+/// Cluster: `CLUSTER FAILOVER` (no FORCE) on the replica of the drilled
+/// shard, which Redis coordinates itself (the primary pauses its clients
+/// until the replica has caught up).
+///
+/// On an existing deployment a `--node-control failover='…'` command
+/// (e.g. a managed service's test-failover) replaces both; its budget is
+/// then the replication budget, as nothing here coordinates it.
 pub struct Manual;
 
 static MANUAL: DrillMeta = DrillMeta {
     id: "failover.manual",
-    title: "Coordinated failover (SENTINEL FAILOVER) loses no acknowledged write",
-    applies: Applies::SENTINEL,
-    injects: "SENTINEL FAILOVER mymaster (as admin) under write load",
+    title: "Coordinated failover loses no acknowledged write",
+    applies: Applies::REPLICATED,
+    injects: "Sentinel: CLIENT PAUSE WRITE on the primary, replicas caught up, SENTINEL FAILOVER, REPLICAOF on the old primary, CLIENT UNPAUSE; Cluster: CLUSTER FAILOVER on the replica (as admin) under write load",
     measures: "lost/recovered acked writes, write-unavailability, time to promote",
-    budget: "0 lost acked writes; unavailability ≤ down-after + 6000 ms",
-    why: "A planned failover (maintenance, patching) should be invisible to clients; redis#6062 shows SENTINEL FAILOVER rolling a key back ~10 s.",
+    budget: "0 lost acked writes; unavailability ≤ down-after (Cluster: cluster-node-timeout) + 6000 ms",
+    why: "A planned failover (maintenance, patching) should be invisible to clients; plain SENTINEL FAILOVER is not coordinated and loses acknowledged writes (redis#6062), CLUSTER FAILOVER is.",
 };
+
+/// How long `CLIENT PAUSE` holds writes at most, should the procedure
+/// stop half-way (it is lifted explicitly as soon as the old primary is a
+/// replica).
+const CLIENT_PAUSE_MS: u64 = 20_000;
+/// Bound for the replicas to reach the paused primary's offset.
+const CATCH_UP: Duration = Duration::from_secs(5);
+/// Bound for the coordinated promotion.
+const MANUAL_PROMOTE: Duration = Duration::from_secs(15);
 
 impl Drill for Manual {
     fn meta(&self) -> &'static DrillMeta {
         &MANUAL
+    }
+
+    fn run<'a, 'b: 'a>(
+        &'a self,
+        ctx: &'a mut DrillCtx<'b>,
+    ) -> BoxFuture<'a, Result<Budget, DrillError>> {
+        Box::pin(async move {
+            let old = ctx.old_primary.clone();
+            if ctx.deployment.supports(Action::Failover).is_ok() && !ctx.deployment.is_launched() {
+                let fault = ctx.mark_fault("failover command", &old);
+                ctx.deployment.failover_command(&old).await?;
+                let new = ctx.wait_new_master(&old, PROMOTE).await?;
+                ctx.wait_ack_after(fault, RESUME).await?;
+                ctx.wait_replica(&old, REJOIN).await?;
+                ctx.mark_heal(&format!("{new} primary, {old} replica"), &old);
+                return Ok(replication_budget(&ctx.config, ctx.settings));
+            }
+            if matches!(ctx.deployment.topology, Topology::Cluster { .. }) {
+                cluster_manual(ctx, &old).await?;
+            } else {
+                sentinel_coordinated(ctx, &old).await?;
+            }
+            let mut b = replication_budget(&ctx.config, ctx.settings);
+            b.max_lost_acked = Some(0);
+            b.max_loss_window_ms = None;
+            b.basis = format!("coordinated failover: 0 lost acked writes; {}", b.basis);
+            Ok(b)
+        })
+    }
+
+    fn restore<'a>(
+        &'a self,
+        d: &'a mut Subject<'_>,
+        old: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
+        Box::pin(fail_back(d, old))
+    }
+}
+
+async fn sentinel_coordinated(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
+    let sentinel = ctx
+        .deployment
+        .sentinels()
+        .next()
+        .map(|s| s.id.clone())
+        .ok_or_else(|| DrillError::Other("find a sentinel".into()))?;
+    let master = ctx.deployment.master_name();
+    let pause = CLIENT_PAUSE_MS.to_string();
+    let fault = ctx.mark_fault("CLIENT PAUSE WRITE, SENTINEL FAILOVER", old);
+    let reply = ctx
+        .admin(old, &["CLIENT", "PAUSE", pause.as_str(), "WRITE"])
+        .await?;
+    ctx.evidence.push(Evidence::on(
+        old,
+        format!("CLIENT PAUSE {pause} WRITE"),
+        reply,
+    ));
+    let outcome = async {
+        let offsets = caught_up(ctx, old).await?;
+        ctx.log
+            .record("replicas caught up", Some(old), Some(offsets.clone()));
+        ctx.evidence
+            .push(Evidence::on(old, "replication offsets (ROLE)", offsets));
+        let reply = ctx
+            .admin(&sentinel, &["SENTINEL", "FAILOVER", master.as_str()])
+            .await?;
+        ctx.evidence.push(Evidence::on(
+            &sentinel,
+            format!("SENTINEL FAILOVER {master}"),
+            reply,
+        ));
+        let new = ctx.wait_new_master(old, MANUAL_PROMOTE).await?;
+        let to = ctx.deployment.node(&new)?.announced.clone();
+        let port = to.port.to_string();
+        let reply = ctx
+            .admin(old, &["REPLICAOF", to.host.as_str(), port.as_str()])
+            .await?;
+        ctx.evidence
+            .push(Evidence::on(old, format!("REPLICAOF {to}"), reply));
+        ctx.wait_replica(old, MANUAL_PROMOTE).await?;
+        Ok::<String, DrillError>(new)
+    }
+    .await;
+    // Lift the pause whatever happened (it also expires on its own).
+    let unpaused = ctx.admin(old, &["CLIENT", "UNPAUSE"]).await;
+    let new = outcome?;
+    ctx.evidence
+        .push(Evidence::on(old, "CLIENT UNPAUSE", unpaused?));
+    ctx.mark_heal(
+        &format!("{new} primary, {old} replica, writes unpaused"),
+        old,
+    );
+    ctx.wait_ack_after(fault, RESUME).await?;
+    Ok(())
+}
+
+/// Waits, bounded, until every replica's own offset equals the paused
+/// primary's; returns the offsets seen. Replicas are asked directly: the
+/// primary learns their offsets only from their once-a-second ACKs.
+async fn caught_up(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> {
+    let replicas: Vec<String> = ctx
+        .deployment
+        .data_nodes()
+        .filter(|n| n.id != old)
+        .map(|n| n.id.clone())
+        .collect();
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let role = ctx.admin(old, &["ROLE"]).await?;
+        let primary = role.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut seen = vec![format!("{old} {primary}")];
+        for r in &replicas {
+            let role = ctx.admin(r, &["ROLE"]).await.unwrap_or_default();
+            seen.push(format!(
+                "{r} {}",
+                role.split_whitespace().last().unwrap_or("?")
+            ));
+        }
+        if seen.iter().all(|s| s.ends_with(&format!(" {primary}"))) {
+            return Ok(seen.join(", "));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DrillError::Other(format!(
+                "see the replicas catch up with the paused primary within {CATCH_UP:?}: {}",
+                seen.join(", ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn cluster_manual(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
+    let replica = replica_of(ctx, old).await?;
+    let fault = ctx.mark_fault("CLUSTER FAILOVER", &replica);
+    let reply = ctx.admin(&replica, &["CLUSTER", "FAILOVER"]).await?;
+    ctx.evidence
+        .push(Evidence::on(&replica, "CLUSTER FAILOVER", reply));
+    let new = ctx.wait_new_master(old, MANUAL_PROMOTE).await?;
+    ctx.wait_replica(old, REJOIN).await?;
+    ctx.mark_heal(&format!("{new} primary, {old} replica"), old);
+    ctx.wait_ack_after(fault, RESUME).await?;
+    Ok(())
+}
+
+/// A replica of `old`: the data node whose own `CLUSTER NODES` line
+/// (`myself`) names `old`'s node id as its primary. Ids, not addresses:
+/// ROLE reports the IP a replica replicates from, which on Docker is
+/// neither the announced host name nor the published address.
+async fn replica_of(ctx: &DrillCtx<'_>, old: &str) -> Result<String, DrillError> {
+    let id = ctx.admin(old, &["CLUSTER", "MYID"]).await?;
+    let others: Vec<String> = ctx
+        .deployment
+        .data_nodes()
+        .filter(|n| n.id != old)
+        .map(|n| n.id.clone())
+        .collect();
+    for n in others {
+        let Ok(text) = ctx.admin(&n, &["CLUSTER", "NODES"]).await else {
+            continue;
+        };
+        let me = topology::cluster_nodes::parse(&text)
+            .into_iter()
+            .find(|c| c.has("myself"));
+        if me.is_some_and(|c| c.primary.as_deref() == Some(id.trim())) {
+            return Ok(n);
+        }
+    }
+    Err(DrillError::Other(format!(
+        "find a replica of {old} (node id {}) in CLUSTER NODES",
+        id.trim()
+    )))
+}
+
+/// Plain `SENTINEL FAILOVER` under load, without pausing writes: the
+/// finding behind [`Manual`]'s procedure (redis#6062). Not in the registry
+/// (it fails on every Sentinel deployment by design); the tests run it to
+/// keep the finding measured.
+pub struct UncoordinatedManual;
+
+static UNCOORDINATED: DrillMeta = DrillMeta {
+    id: "failover.manual-uncoordinated",
+    title: "Plain SENTINEL FAILOVER (not coordinated) under write load",
+    applies: Applies::SENTINEL,
+    injects: "SENTINEL FAILOVER mymaster (as admin) under write load, nothing paused",
+    measures: "lost/recovered acked writes, write-unavailability, time to promote",
+    budget: "0 lost acked writes (which it does not meet: the old primary acknowledges until Sentinel converts it)",
+    why: "redis#6062: SENTINEL FAILOVER rolls writes back; the old primary serves clients until it is converted to a replica about 8 s after the switch.",
+};
+
+impl Drill for UncoordinatedManual {
+    fn meta(&self) -> &'static DrillMeta {
+        &UNCOORDINATED
     }
 
     fn run<'a, 'b: 'a>(
@@ -46,13 +265,14 @@ impl Drill for Manual {
                 .next()
                 .map(|s| s.id.clone())
                 .ok_or_else(|| DrillError::Other("find a sentinel".into()))?;
+            let master = ctx.deployment.master_name();
             let fault = ctx.mark_fault("SENTINEL FAILOVER", &old);
             let reply = ctx
-                .admin(&sentinel, &["SENTINEL", "FAILOVER", MASTER_NAME])
+                .admin(&sentinel, &["SENTINEL", "FAILOVER", master.as_str()])
                 .await?;
             ctx.evidence.push(Evidence::on(
                 &sentinel,
-                format!("SENTINEL FAILOVER {MASTER_NAME}"),
+                format!("SENTINEL FAILOVER {master}"),
                 reply,
             ));
             let new = ctx.wait_new_master(&old, PROMOTE).await?;
@@ -62,7 +282,7 @@ impl Drill for Manual {
             let mut b = replication_budget(&ctx.config, ctx.settings);
             b.max_lost_acked = Some(0);
             b.max_loss_window_ms = None;
-            b.basis = format!("coordinated failover: 0 lost acked writes; {}", b.basis);
+            b.basis = format!("manual failover: 0 lost acked writes; {}", b.basis);
             Ok(b)
         })
     }
@@ -109,45 +329,51 @@ impl Drill for KillPrimary {
         })
     }
 
-    /// On a Cluster, fails back to the old primary once the writers have
-    /// stopped: `CLUSTER FAILOVER` (coordinated) on it, retried until its
-    /// link is up, then wait for its ROLE to say master. The launched shape
-    /// is what the convergence check (and the next drill) expects.
     fn restore<'a>(
         &'a self,
-        d: &'a mut Deployment,
+        d: &'a mut Subject<'_>,
         old: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
-        Box::pin(async move {
-            if !matches!(d.topology, Topology::Cluster { .. }) {
-                return Ok(Vec::new());
+        Box::pin(fail_back(d, old))
+    }
+
+    fn needs(&self) -> &'static [Action] {
+        &[Action::Kill, Action::Start]
+    }
+}
+
+/// On a Cluster, fails back to the old primary once the writers have
+/// stopped: `CLUSTER FAILOVER` (coordinated) on it, retried until its link
+/// is up, then wait for its ROLE to say master. The launched shape is what
+/// the convergence check (and the next drill) expects. Nothing elsewhere.
+async fn fail_back(d: &mut Subject<'_>, old: &str) -> Result<Vec<Evidence>, DrillError> {
+    if !matches!(d.topology, Topology::Cluster { .. }) {
+        return Ok(Vec::new());
+    }
+    let target = d.node_target(d.node(old)?);
+    let deadline = tokio::time::Instant::now() + FAILBACK;
+    let mut evidence = Vec::new();
+    // A manual failover that does not complete is abandoned by Redis after
+    // a while: ask again every few seconds.
+    let mut asked: Option<tokio::time::Instant> = None;
+    loop {
+        let role = admin_command(&target, &["ROLE"]).await.unwrap_or_default();
+        if role.starts_with("master") {
+            evidence.push(Evidence::on(old, "ROLE (after CLUSTER FAILOVER)", role));
+            return Ok(evidence);
+        }
+        if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+            if let Ok(r) = admin_command(&target, &["CLUSTER", "FAILOVER"]).await {
+                evidence.push(Evidence::on(old, "CLUSTER FAILOVER (fail back)", r));
+                asked = Some(tokio::time::Instant::now());
             }
-            let target = d.node_target(d.node(old)?);
-            let deadline = tokio::time::Instant::now() + FAILBACK;
-            let mut evidence = Vec::new();
-            // A manual failover that does not complete is abandoned by
-            // Redis after a while: ask again every few seconds.
-            let mut asked: Option<tokio::time::Instant> = None;
-            loop {
-                let role = admin_command(&target, &["ROLE"]).await.unwrap_or_default();
-                if role.starts_with("master") {
-                    evidence.push(Evidence::on(old, "ROLE (after CLUSTER FAILOVER)", role));
-                    return Ok(evidence);
-                }
-                if asked.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-                    if let Ok(r) = admin_command(&target, &["CLUSTER", "FAILOVER"]).await {
-                        evidence.push(Evidence::on(old, "CLUSTER FAILOVER (fail back)", r));
-                        asked = Some(tokio::time::Instant::now());
-                    }
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(DrillError::Other(format!(
-                        "fail back to {old} with CLUSTER FAILOVER within {FAILBACK:?} (ROLE: {role})"
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        })
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DrillError::Other(format!(
+                "fail back to {old} with CLUSTER FAILOVER within {FAILBACK:?} (ROLE: {role})"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -165,10 +391,10 @@ pub struct PausePrimary;
 static PAUSE_PRIMARY: DrillMeta = DrillMeta {
     id: "failover.pause-primary",
     title: "A frozen primary is replaced and, once thawed, rejoins as a replica",
-    applies: Applies::SENTINEL,
-    injects: "SIGSTOP / docker pause of the primary under write load for 6 s (longer than down-after + failover), then SIGCONT / unpause",
+    applies: Applies::REPLICATED,
+    injects: "SIGSTOP / docker pause of the primary (Cluster: the shard primary serving writer 0's key) under write load for 6 s (longer than down-after + failover), then SIGCONT / unpause",
     measures: "write-unavailability, time to promote, split-brain ms, writes the stale primary acknowledged after the promotion, lost acked writes; the old primary rejoins as a replica",
-    budget: "as failover.partition-primary: with min-replicas-to-write ≥ 1 lost acked writes within min-replicas-max-lag + 1 s of the pause, else [drills] max_lost_acked; unavailability ≤ down-after + 6000 ms",
+    budget: "as failover.partition-primary: with min-replicas-to-write ≥ 1 lost acked writes within min-replicas-max-lag + 1 s of the pause, else [drills] max_lost_acked; unavailability ≤ down-after (Cluster: cluster-node-timeout) + 6000 ms",
     why: "A stop-the-world pause (GC of a co-located process, VM steal, SIGSTOP) wakes a primary that still believes it is master; clients that reach it before Sentinel demotes it write into a dead branch (redis tests 07-down-conditions; ioredis #1314).",
 };
 
@@ -208,6 +434,18 @@ impl Drill for PausePrimary {
             ));
             Ok(replication_budget(&ctx.config, ctx.settings))
         })
+    }
+
+    fn restore<'a>(
+        &'a self,
+        d: &'a mut Subject<'_>,
+        old: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
+        Box::pin(fail_back(d, old))
+    }
+
+    fn needs(&self) -> &'static [Action] {
+        &[Action::Pause, Action::Resume]
     }
 }
 
@@ -262,16 +500,14 @@ impl Drill for PartitionPrimary {
             result.map(|()| budget)
         })
     }
+
+    fn needs(&self) -> &'static [Action] {
+        &[Action::Isolate, Action::Heal]
+    }
 }
 
 async fn partition(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
-    match ctx.deployment.isolate(old).await {
-        Ok(()) => {}
-        Err(e @ LaunchError::Unsupported { .. }) => {
-            return Err(DrillError::Unsupported(e.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    ctx.deployment.isolate(old).await?;
     let fault = ctx.mark_fault("isolate from peers", old);
     let outcome = async {
         let new = ctx.wait_new_master(old, PROMOTE).await?;

@@ -3,8 +3,8 @@
 //!
 //! Drills share the check model's vocabulary (stable id, [`Status`],
 //! [`Evidence`], [`Applies`], the report and exit codes) but not its
-//! context: a drill gets a [`DrillCtx`] with `&mut Deployment` (node
-//! control), the live writer counters and the event log, so read-only
+//! context: a drill gets a [`DrillCtx`] with a [`Subject`] (node
+//! control: the launched `Deployment` or the user's commands), the live writer counters and the event log, so read-only
 //! checks never depend on node control.
 //!
 //! One harness ([`run_drill`]) does what every drill shares: start the
@@ -29,20 +29,27 @@
 
 pub mod checker;
 pub mod command;
+pub mod commands;
+pub mod control;
+pub mod converge;
+pub mod existing;
 pub mod failover;
 pub mod persistence;
+pub mod plot;
+pub mod progress;
 pub mod timeline;
 pub mod writer;
 
 use crate::check::{Applies, BoxFuture, Evidence, Status};
 use crate::config::DrillSettings;
 use checker::{Accounting, Lists};
+use commands::Action;
+use control::Subject;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timeline::{Event, EventLog, Observers, Seen};
-use topology::spec::MASTER_NAME;
 use topology::{Deployment, LaunchError, Timeouts, Topology};
 use writer::{ms, Clock, Live, WriteOutcome, Writer, WriterConfig};
 
@@ -104,8 +111,8 @@ impl From<writer::WriterError> for DrillError {
 /// What a drill gets: node control, the writers' live counters, the event
 /// log and the observers' role samples.
 pub struct DrillCtx<'a> {
-    /// The deployment under drill.
-    pub deployment: &'a mut Deployment,
+    /// The deployment under drill and control over its nodes.
+    pub deployment: Subject<'a>,
     /// Writers' counters (acks so far, last ack time).
     pub live: Arc<Live>,
     /// The timeline.
@@ -223,6 +230,7 @@ fn render(v: &redis::Value) -> String {
     match v {
         redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
         redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::VerbatimString { text, .. } => text.clone(),
         redis::Value::Okay => "OK".into(),
         redis::Value::Int(i) => i.to_string(),
         redis::Value::Nil => "(nil)".into(),
@@ -254,10 +262,17 @@ pub trait Drill: Sync {
     /// default.
     fn restore<'a>(
         &'a self,
-        _d: &'a mut Deployment,
+        _d: &'a mut Subject<'_>,
         _old: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Evidence>, DrillError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// Node-control actions it needs: on an existing deployment a drill
+    /// whose action has no `--node-control` command is skipped before any
+    /// write. None by default.
+    fn needs(&self) -> &'static [Action] {
+        &[]
     }
 }
 
@@ -343,6 +358,10 @@ pub struct DrillResult {
     pub evidence: Vec<Evidence>,
     /// How long it took.
     pub elapsed_ms: u64,
+    /// Writes per 100 ms by outcome, for `--plot` (not in the JSON: the
+    /// counts and the timeline are).
+    #[serde(skip)]
+    pub buckets: Vec<plot::Bucket>,
 }
 
 impl DrillResult {
@@ -377,6 +396,7 @@ impl DrillResult {
             budget: None,
             evidence: Vec::new(),
             elapsed_ms: 0,
+            buckets: Vec::new(),
         }
     }
 }
@@ -395,7 +415,7 @@ pub const CLUSTER_NODE_TIMEOUT_MS: u64 = 2000;
 
 /// Sets the drill timers on every Sentinel, or on every Cluster node (as
 /// admin).
-pub async fn set_timers(d: &Deployment, s: &DrillSettings) -> Result<Vec<Evidence>, DrillError> {
+pub async fn set_timers(d: &Subject<'_>, s: &DrillSettings) -> Result<Vec<Evidence>, DrillError> {
     let mut evidence = Vec::new();
     if let Topology::Cluster { .. } = d.topology {
         for n in d.data_nodes() {
@@ -412,7 +432,8 @@ pub async fn set_timers(d: &Deployment, s: &DrillSettings) -> Result<Vec<Evidenc
             ("failover-timeout", s.failover_timeout_ms),
         ] {
             let v = value.to_string();
-            let args = ["SENTINEL", "SET", MASTER_NAME, param, v.as_str()];
+            let master = d.master_name();
+            let args = ["SENTINEL", "SET", master.as_str(), param, v.as_str()];
             let reply = admin_command(&target, &args).await?;
             evidence.push(Evidence::on(&sentinel.id, args.join(" "), reply));
         }
@@ -431,15 +452,31 @@ const CONVERGE: Duration = Duration::from_secs(45);
 /// Bound for every node to hold what the final primary holds.
 const SETTLE: Duration = Duration::from_secs(15);
 
-/// Runs `drills` one after the other on `d`, each within its bound; drills
-/// that do not apply to the topology are left out.
+/// Runs `drills` one after the other on a launched deployment, each within
+/// its bound; drills that do not apply to the topology are left out.
 pub async fn run_drills(
     d: &mut Deployment,
     drills: &[&dyn Drill],
     s: &DrillSettings,
 ) -> Vec<DrillResult> {
+    run_on(&mut Subject::launched(d), drills, s).await
+}
+
+/// Runs `drills` on any subject. A launched deployment first gets the
+/// drill timers; an existing one is drilled with the timers it has (the
+/// caller reads them into `s`).
+pub async fn run_on(
+    d: &mut Subject<'_>,
+    drills: &[&dyn Drill],
+    s: &DrillSettings,
+) -> Vec<DrillResult> {
     let mut results = Vec::new();
-    let timers = match set_timers(d, s).await {
+    let set = if d.is_launched() {
+        set_timers(d, s).await
+    } else {
+        Ok(Vec::new())
+    };
+    let timers = match set {
         Ok(e) => e,
         Err(e) => {
             for drill in drills.iter().filter(|x| applies(x.meta(), &d.topology)) {
@@ -458,6 +495,20 @@ pub async fn run_drills(
         if !applies(drill.meta(), &d.topology) {
             continue;
         }
+        // A drill whose node-control action has no command is skipped
+        // here, before any cool-down or write.
+        if let Some(Err(e)) = drill
+            .needs()
+            .iter()
+            .map(|a| d.supports(*a))
+            .find(Result::is_err)
+        {
+            let mut r =
+                DrillResult::bare(drill.meta(), d.topology.kind(), Status::Skip, e.to_string());
+            r.evidence.extend(timers.iter().cloned());
+            results.push(r);
+            continue;
+        }
         // Sentinel will not start a failover within 2 × failover-timeout
         // of the previous one it took part in; nothing else needs a pause.
         if let (Some(at), Topology::Sentinel { .. }) = (last_fault, d.topology) {
@@ -466,8 +517,21 @@ pub async fn run_drills(
                 tokio::time::sleep(rest).await;
             }
         }
+        // A node a drill restarted came back with the policy's timers:
+        // set them again (cheap, and the next drill measures what it says).
+        if d.is_launched() && last_fault.is_some() {
+            if let Err(e) = set_timers(d, s).await {
+                results.push(DrillResult::bare(
+                    drill.meta(),
+                    d.topology.kind(),
+                    Status::Error,
+                    format!("failed to set the drill timers: {e}"),
+                ));
+                continue;
+            }
+        }
         let started = Instant::now();
-        let mut r = match tokio::time::timeout(DRILL_TIMEOUT, run_drill(d, *drill, s)).await {
+        let mut r = match tokio::time::timeout(DRILL_TIMEOUT, run_drill_on(d, *drill, s)).await {
             Ok(r) => r,
             Err(_) => DrillResult::bare(
                 drill.meta(),
@@ -485,8 +549,17 @@ pub async fn run_drills(
     results
 }
 
-/// Runs one drill with the shared harness.
+/// Runs one drill with the shared harness on a launched deployment.
 pub async fn run_drill(d: &mut Deployment, drill: &dyn Drill, s: &DrillSettings) -> DrillResult {
+    run_drill_on(&mut Subject::launched(d), drill, s).await
+}
+
+/// Runs one drill with the shared harness.
+pub async fn run_drill_on(
+    d: &mut Subject<'_>,
+    drill: &dyn Drill,
+    s: &DrillSettings,
+) -> DrillResult {
     let meta = drill.meta();
     let kind = d.topology.kind();
     let started = Instant::now();
@@ -500,7 +573,7 @@ pub async fn run_drill(d: &mut Deployment, drill: &dyn Drill, s: &DrillSettings)
 }
 
 async fn harness(
-    d: &mut Deployment,
+    d: &mut Subject<'_>,
     drill: &dyn Drill,
     s: &DrillSettings,
 ) -> Result<DrillResult, DrillError> {
@@ -511,6 +584,9 @@ async fn harness(
             meta.applies.names(),
             d.topology.kind()
         )));
+    }
+    for action in drill.needs() {
+        d.supports(*action)?;
     }
     let run = format!(
         "{}-{:08x}",
@@ -547,7 +623,7 @@ async fn harness(
         config.remove("failover-timeout");
         config.insert(
             "cluster-node-timeout".into(),
-            CLUSTER_NODE_TIMEOUT_MS.to_string(),
+            d.cluster_node_timeout_ms.to_string(),
         );
     }
     let clock = Clock::start();
@@ -563,9 +639,13 @@ async fn harness(
     let writer = Writer::start(&service, &wcfg, clock, &run).await?;
     let keys = writer.keys();
     let live = writer.live.clone();
+    let mut progress = progress::Progress::start(meta.id);
+    progress.follow(live.clone(), log.clone());
+    progress.phase("writing before the fault");
     tokio::time::sleep(WARMUP).await;
+    progress.phase("fault injected");
     let mut ctx = DrillCtx {
-        deployment: d,
+        deployment: d.reborrow(),
         live: live.clone(),
         log: log.clone(),
         observers: &observers,
@@ -596,6 +676,7 @@ async fn harness(
         }
         problems.push(e.to_string());
     }
+    progress.phase("healed, writing on");
     tokio::time::sleep(AFTERMATH).await;
     let history = writer.stop().await;
     // Role changes the restore itself causes (a fail-back) are not the
@@ -615,6 +696,7 @@ async fn harness(
     }
     // Invariants: converged (one primary every Sentinel names, replicas
     // linked), and the role polls agree there is exactly one master.
+    progress.phase("writers stopped, waiting for the deployment to converge");
     if let Err(e) = d.wait_converged(CONVERGE).await {
         problems.push(format!("after the drill: {e}"));
     }
@@ -640,7 +722,9 @@ async fn harness(
             masters.join(", ")
         ));
     }
+    progress.phase("reading every list back");
     let (primary_lists, node_lists) = settle(d, &keys, cluster).await;
+    progress.finish();
     let samples = observers.samples();
     observers.stop();
     // Sentinel connections name nodes by their announced address, direct
@@ -795,6 +879,7 @@ async fn harness(
         budget,
         evidence,
         elapsed_ms: 0,
+        buckets: plot::buckets(&history),
     })
 }
 
@@ -817,7 +902,7 @@ fn apply_overrides(mut b: Budget, id: &str, s: &DrillSettings) -> Budget {
 
 /// The primary serving `key`'s slot: the one data node that answers a read
 /// of it (the others redirect with MOVED; replicas too, without READONLY).
-async fn slot_owner(d: &Deployment, key: &str) -> Result<String, DrillError> {
+async fn slot_owner(d: &Subject<'_>, key: &str) -> Result<String, DrillError> {
     for n in d.data_nodes() {
         if let Ok(mut c) = topology::connect(&d.node_target(n), &admin_timeouts()).await {
             let r: redis::RedisResult<i64> = redis::cmd("LLEN").arg(key).query_async(&mut c).await;
@@ -952,7 +1037,7 @@ async fn read_lists(
 /// Reads every list from the final primary and from every data node, again
 /// (bounded) until every node holds what the primary holds.
 async fn settle(
-    d: &Deployment,
+    d: &Subject<'_>,
     keys: &[String],
     cluster: bool,
 ) -> (Lists, Vec<(String, Result<Lists, String>)>) {
@@ -992,7 +1077,7 @@ fn same_sets(a: &Lists, b: &Lists) -> bool {
     })
 }
 
-async fn read_primary(d: &Deployment, keys: &[String]) -> Result<Lists, String> {
+async fn read_primary(d: &Subject<'_>, keys: &[String]) -> Result<Lists, String> {
     match d.topology {
         Topology::Cluster { .. } => {
             let mut c = topology::Connection::open(&d.service(), &admin_timeouts())
@@ -1010,7 +1095,7 @@ async fn read_primary(d: &Deployment, keys: &[String]) -> Result<Lists, String> 
     }
 }
 
-async fn cleanup(d: &Deployment, keys: &[String]) {
+async fn cleanup(d: &Subject<'_>, keys: &[String]) {
     if let Ok(mut c) = topology::Connection::open(&d.service(), &admin_timeouts()).await {
         for k in keys {
             let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(k).query_async(&mut c).await;

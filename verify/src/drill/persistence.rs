@@ -9,6 +9,7 @@
 //! makes the drill a failover drill (`failover.kill-primary`); these apply
 //! to standalone only so that what they measure is the AOF/RDB alone.
 
+use super::commands::Action;
 use super::{Budget, Drill, DrillCtx, DrillError, DrillMeta};
 use crate::check::{Applies, BoxFuture, Evidence};
 use crate::config::DrillSettings;
@@ -163,6 +164,10 @@ impl Drill for Kill9 {
             Ok(budget)
         })
     }
+
+    fn needs(&self) -> &'static [Action] {
+        &[Action::Kill, Action::Start]
+    }
 }
 
 /// `persistence.restart`.
@@ -197,6 +202,10 @@ impl Drill for Restart {
             ctx.wait_ack_after(fault, RESUME).await?;
             Ok(restart_budget(ctx.settings))
         })
+    }
+
+    fn needs(&self) -> &'static [Action] {
+        &[Action::Stop, Action::Start]
     }
 }
 

@@ -6,12 +6,13 @@
 //! …), each data node's role (ROLE polled every 100 ms), and the writes.
 //! From them: write-unavailability, time to promote and split-brain ms.
 
+use super::control::Subject;
 use super::writer::{ms, Clock, WriteOutcome, WriteRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use topology::{Deployment, Target, Timeouts};
+use topology::{Target, Timeouts};
 
 /// How often every data node's ROLE is polled.
 pub const ROLE_POLL: Duration = Duration::from_millis(100);
@@ -127,7 +128,7 @@ pub struct Observers {
 
 impl Observers {
     /// Subscribes to every Sentinel and polls every data node's ROLE.
-    pub fn start(d: &Deployment, log: &EventLog) -> Self {
+    pub fn start(d: &Subject<'_>, log: &EventLog) -> Self {
         let samples: Samples = Arc::default();
         let mut handles = Vec::new();
         for s in d.sentinels() {

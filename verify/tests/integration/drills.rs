@@ -64,34 +64,96 @@ async fn process_kill_primary_stays_within_budget_and_the_old_primary_rejoins() 
         show(r)
     );
     assert_eq!((r.unexpected, r.duplicated), (0, 0));
+    unavailability_matches_the_sentinels_switch_and_the_role_poll(r);
 }
 
-/// redis#6062: Sentinel's manual failover is not coordinated: the old
-/// primary keeps acknowledging writes between the replica's promotion and
-/// the clients' switch, and those writes are lost. The drill's budget is 0
-/// lost, so it must fail here, and every lost write must have been acked
-/// by the old primary.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_manual_failover_is_measured_against_zero_loss() {
-    let r = drill_on(Launcher::Process, &[&failover::Manual]).await;
-    let r = &r[0];
-    eprintln!(
-        "manual failover: lost {} of {} acked, unavailability {:?} ms, promote {:?} ms",
-        r.lost, r.writes.acked, r.unavailability_ms, r.promote_ms
+/// Clients reach the new primary only once a Sentinel names it: the
+/// measured end of unavailability (first ack after) must lie within 100 ms
+/// plus the role-poll interval of the first `+switch-master`, and the role
+/// poll must have seen the promotion no later than that first ack plus the
+/// same slack (the replica is master before anyone can write to it).
+fn unavailability_matches_the_sentinels_switch_and_the_role_poll(r: &DrillResult) {
+    let slack = 100 + u64::try_from(drill::timeline::ROLE_POLL.as_millis()).unwrap_or(0);
+    let at = |event: &str| r.timeline.iter().find(|e| e.event == event).map(|e| e.t_ms);
+    let (fault, switch, first_ack, start) = (
+        at("fault").expect("fault"),
+        at("+switch-master").expect("+switch-master"),
+        at("first ack after").expect("first ack after"),
+        at("last ack before").expect("last ack before"),
     );
-    assert_eq!(r.budget.as_ref().and_then(|b| b.max_lost_acked), Some(0));
-    if r.lost == 0 {
-        assert_eq!(r.status, Status::Pass, "{}", show(r));
+    let promoted = fault + r.promote_ms.expect("promoted");
+    eprintln!(
+        "after the fault: +switch-master {} ms, role poll saw the promotion {} ms, first ack {} ms",
+        switch - fault,
+        promoted - fault,
+        first_ack - fault
+    );
+    assert!(
+        first_ack.abs_diff(switch) <= slack,
+        "first ack {first_ack} vs +switch-master {switch}: more than {slack} ms apart: {}",
+        show(r)
+    );
+    assert!(
+        promoted <= first_ack + slack,
+        "role poll saw the promotion at {promoted}, after the first ack {first_ack} + {slack}: {}",
+        show(r)
+    );
+    assert_eq!(r.unavailability_ms, Some(first_ack - start), "{}", show(r));
+}
+
+/// The coordinated manual failover (writes paused, replicas caught up,
+/// SENTINEL FAILOVER, old primary demoted, unpaused) must lose nothing:
+/// budget 0, lost 0, pass. On the same deployment, plain SENTINEL FAILOVER
+/// (redis#6062) is measured next to it: the old primary keeps
+/// acknowledging until Sentinel converts it, and every write it loses must
+/// have been acked there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_manual_failover_coordinated_loses_nothing_and_plain_sentinel_failover_is_measured()
+{
+    let r = drill_on(
+        Launcher::Process,
+        &[&failover::Manual, &failover::UncoordinatedManual],
+    )
+    .await;
+    let (coordinated, plain) = (&r[0], &r[1]);
+    for x in &r {
+        eprintln!("{}", numbers(x));
+    }
+    assert_eq!(coordinated.id, "failover.manual");
+    assert_eq!(
+        coordinated.budget.as_ref().and_then(|b| b.max_lost_acked),
+        Some(0)
+    );
+    assert_eq!(coordinated.status, Status::Pass, "{}", show(coordinated));
+    assert_eq!(coordinated.lost, 0, "{}", show(coordinated));
+    assert!(coordinated.writes.acked > 100, "{}", show(coordinated));
+    assert!(coordinated.promote_ms.is_some(), "{}", show(coordinated));
+    assert!(
+        coordinated
+            .evidence
+            .iter()
+            .any(|e| e.command.starts_with("CLIENT PAUSE")),
+        "{}",
+        show(coordinated)
+    );
+    assert_eq!(plain.id, "failover.manual-uncoordinated");
+    assert!(plain.promote_ms.is_some(), "{}", show(plain));
+    if plain.lost == 0 {
+        assert_eq!(plain.status, Status::Pass, "{}", show(plain));
     } else {
-        assert_eq!(r.status, Status::Fail, "{}", show(r));
+        assert_eq!(plain.status, Status::Fail, "{}", show(plain));
+        let old = plain
+            .timeline
+            .iter()
+            .find(|e| e.event == "fault")
+            .and_then(|e| e.node.clone());
         assert_eq!(
-            r.lost_by_node.keys().collect::<Vec<_>>(),
-            vec!["n1"],
+            plain.lost_by_node.keys().cloned().collect::<Vec<_>>(),
+            old.into_iter().collect::<Vec<_>>(),
             "{}",
-            show(r)
+            show(plain)
         );
     }
-    assert!(r.promote_ms.is_some(), "{}", show(r));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,36 +313,58 @@ async fn docker_paused_primary_is_replaced_and_rejoins_as_a_replica() {
     paused_primary(Launcher::Docker).await;
 }
 
-/// Cluster: the shard primary serving writer 0's key is killed; its replica
-/// must be promoted (cluster-node-timeout 2000 set by the harness) and the
-/// old primary, restarted, must rejoin as a replica. Cluster replication is
-/// asynchronous and the policy sets no `min-replicas-to-write`, so the
-/// budget is 0 lost: the drill passes only if nothing was lost, and fails
-/// (with the loss counted per writer key) otherwise.
+/// Cluster, one deployment for three drills: the coordinated `CLUSTER
+/// FAILOVER` loses nothing; the killed shard primary (serving writer 0's
+/// key) is replaced (cluster-node-timeout 2000 set by the harness) and,
+/// restarted, rejoins as a replica; the paused one likewise once thawed.
+/// Cluster replication is asynchronous and the policy sets no
+/// `min-replicas-to-write`, so those two budgets are 0 lost: each passes
+/// only if nothing was lost, and fails (loss counted per writer key)
+/// otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_cluster_kill_primary_promotes_the_replica_and_the_old_primary_rejoins() {
+async fn process_cluster_manual_kill_and_pause_promote_the_replica_and_the_old_primary_rejoins() {
     let r = drill_topology(
         Topology::CLUSTER,
         Launcher::Process,
-        &[&failover::KillPrimary],
+        &[
+            &failover::Manual,
+            &failover::KillPrimary,
+            &failover::PausePrimary,
+        ],
     )
     .await;
-    let r = &r[0];
-    eprintln!("cluster {}", numbers(r));
-    assert_eq!(r.topology, "cluster");
-    assert_eq!(
-        r.config.get("cluster-node-timeout").map(String::as_str),
-        Some("2000")
-    );
-    assert!(r.promote_ms.is_some_and(|p| p < 8000), "{}", show(r));
-    assert!(r.unavailability_ms.is_some(), "{}", show(r));
-    assert!(r.writes.acked > 100, "{}", show(r));
-    assert_eq!(r.dual_master_ms, 0, "{}", show(r));
-    assert_eq!((r.unexpected, r.duplicated), (0, 0), "{}", show(r));
-    if r.lost == 0 {
-        assert_eq!(r.status, Status::Pass, "{}", show(r));
-    } else {
-        assert_eq!(r.status, Status::Fail, "{}", show(r));
-        assert!(r.message.contains("lost"), "{}", show(r));
+    for x in &r {
+        eprintln!("cluster {}", numbers(x));
     }
+    assert_eq!(r.len(), 3);
+    let manual = &r[0];
+    assert_eq!(manual.id, "failover.manual");
+    assert_eq!(manual.status, Status::Pass, "{}", show(manual));
+    assert_eq!(manual.lost, 0, "{}", show(manual));
+    assert!(
+        manual
+            .evidence
+            .iter()
+            .any(|e| e.command == "CLUSTER FAILOVER"),
+        "{}",
+        show(manual)
+    );
+    for x in &r {
+        assert_eq!(x.topology, "cluster");
+        assert_eq!(
+            x.config.get("cluster-node-timeout").map(String::as_str),
+            Some("2000")
+        );
+        assert!(x.promote_ms.is_some_and(|p| p < 8000), "{}", show(x));
+        assert!(x.unavailability_ms.is_some(), "{}", show(x));
+        assert!(x.writes.acked > 100, "{}", show(x));
+        assert_eq!((x.unexpected, x.duplicated), (0, 0), "{}", show(x));
+        if x.lost == 0 {
+            assert_eq!(x.status, Status::Pass, "{}", show(x));
+        } else {
+            assert_eq!(x.status, Status::Fail, "{}", show(x));
+            assert!(x.message.contains("lost"), "{}", show(x));
+        }
+    }
+    assert_eq!(r[1].dual_master_ms, 0, "{}", show(&r[1]));
 }
