@@ -275,3 +275,192 @@ def test_chart_servicemonitor_scrapes_the_metrics_service(helm_render):
     [svc] = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "t-redis-hardened-metrics"]
     assert monitor["spec"]["endpoints"][0]["port"] == svc["spec"]["ports"][0]["name"] == "metrics"
     assert monitor["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+
+
+# --------------------------------------------------------------------------
+# the exporter's ACL roles (data nodes: users.acl; Sentinels: sentinel.conf)
+
+from test_policy_acl import (  # noqa: E402  (real-process helpers shared with the Sentinel role test)
+    PASSWORDS,
+    ReplyError,
+    call,
+    free_port,
+    pairs,
+    processes,  # noqa: F401  (fixture)
+    start_data_node,
+    start_sentinel,
+    wait_for,
+)
+
+# What redis_exporter sends with its default flags, as (command, the rule that
+# grants it). Found by running exporter 1.45 against a user with no
+# permissions and granting what ACL LOG showed until it logged nothing, and
+# by reading current upstream (exporter/*.go: LATENCY HISTOGRAM, COMMAND INFO
+# COMMANDLOG). The role must allow each and grant nothing else.
+EXPORTER_SENDS = [
+    (("AUTH", "exporter", "pw"), "+auth"),
+    (("PING",), "+ping"),  # --ping-on-connect; the compose health check
+    (("CLIENT", "SETNAME", "redis_exporter"), "+client|setname"),
+    (("INFO", "ALL"), "+info"),
+    (("INFO",), "+info"),  # fallback of servers without INFO ALL
+    (("SLOWLOG", "GET", "1"), "+slowlog|get"),
+    (("SLOWLOG", "LEN"), "+slowlog|len"),
+    (("LATENCY", "LATEST"), "+latency|latest"),
+    (("LATENCY", "HISTOGRAM"), "+latency|histogram"),  # upstream, not 1.45
+    (("CLUSTER", "INFO"), "+cluster|info"),  # when INFO says cluster_enabled:1
+    (("COMMAND", "INFO", "COMMANDLOG"), "+command|info"),  # upstream, not 1.45
+]
+SENTINEL_EXPORTER_SENDS = [
+    (("AUTH", "exporter", "pw"), "+auth"),
+    (("PING",), "+ping"),
+    (("CLIENT", "SETNAME", "redis_exporter"), "+client|setname"),
+    (("INFO",), "+info"),
+    (("SENTINEL", "MASTERS"), "+sentinel|masters"),
+    (("SENTINEL", "CKQUORUM", "mymaster"), "+sentinel|ckquorum"),
+    (("SENTINEL", "SENTINELS", "mymaster"), "+sentinel|sentinels"),
+    (("SENTINEL", "SLAVES", "mymaster"), "+sentinel|slaves"),
+]
+# What a leaked exporter password must not allow: writes, key reads, other
+# users' secrets (CONFIG GET masterauth, SENTINEL CONFIG GET sentinel-pass),
+# traffic (MONITOR, CLIENT LIST), anything else @dangerous.
+EXPORTER_MUST_NOT = [
+    ("GET", "session:1"), ("SET", "session:1", "x"), ("DEL", "session:1"), ("KEYS", "*"), ("SCAN", "0"),
+    ("TYPE", "session:1"), ("MEMORY", "USAGE", "session:1"), ("DBSIZE",), ("EVAL", "return 1", "0"),
+    ("CONFIG", "GET", "masterauth"), ("CONFIG", "SET", "maxmemory", "0"), ("CONFIG", "REWRITE"),
+    ("ACL", "LIST"), ("ACL", "SETUSER", "intruder", "on", ">pw", "+@all"), ("CLIENT", "LIST"),
+    ("CLIENT", "KILL", "TYPE", "normal"), ("MONITOR",), ("FLUSHALL",), ("DEBUG", "SLEEP", "0"),
+    ("SHUTDOWN",), ("PSYNC", "?", "-1"), ("REPLICAOF", "NO", "ONE"), ("SLAVEOF", "NO", "ONE"),
+    ("MODULE", "LOAD", "/tmp/evil.so"), ("SUBSCRIBE", "app-events"), ("PUBLISH", "app-events", "x"),
+]
+SENTINEL_EXPORTER_MUST_NOT = [
+    ("SENTINEL", "CONFIG", "GET", "*"), ("SENTINEL", "SET", "mymaster", "down-after-milliseconds", "1"),
+    ("SENTINEL", "FAILOVER", "mymaster"), ("SENTINEL", "REMOVE", "mymaster"), ("SENTINEL", "RESET", "*"),
+    ("SENTINEL", "MONITOR", "evil", "10.0.0.1", "6379", "1"), ("SENTINEL", "DEBUG"),
+    ("ACL", "LIST"), ("CLIENT", "LIST"), ("CLIENT", "KILL", "TYPE", "normal"), ("SHUTDOWN",),
+    ("SUBSCRIBE", "__sentinel__:hello"), ("PUBLISH", "__sentinel__:hello", "x"),
+]
+
+
+def role_rules(path: Path) -> list[str]:
+    [line] = [l for l in path.read_text().splitlines() if l.startswith("user exporter ")]
+    return line.split()[4:]  # after `user exporter on <password>`
+
+
+@pytest.mark.parametrize(
+    "path,sends",
+    [(REPO_ROOT / "redis-conf" / "users.acl", EXPORTER_SENDS), (REPO_ROOT / "redis-conf" / "sentinel.conf", SENTINEL_EXPORTER_SENDS)],
+    ids=["users.acl", "sentinel.conf"],
+)
+def test_exporter_role_grants_exactly_what_the_exporter_sends(path, sends):
+    tokens = role_rules(path)
+    granted = {t for t in tokens if t.startswith("+")}
+    needed = {rule for _, rule in sends}
+    assert granted == needed, f"granted, not sent: {sorted(granted - needed)}; sent, not granted: {sorted(needed - granted)}"
+    assert tokens[:3] == ["resetkeys", "resetchannels", "-@all"], "no keys, no channels, nothing before the grants"
+    assert not [t for t in tokens if t.startswith(("~", "%", "&", "allkeys", "allchannels", "-"))][1:]
+
+
+def dryrun_problems(port: int, sends, must_not) -> list[str]:
+    problems = [f"refused {' '.join(c)}: {r}" for c, _ in sends if (r := call(port, "ACL", "DRYRUN", "exporter", *c)) != "OK"]
+    problems += [f"allowed {' '.join(c)}" for c in must_not if "no permissions" not in str(call(port, "ACL", "DRYRUN", "exporter", *c))]
+    return problems
+
+
+def test_acl_dryrun_data_node_exporter_role(processes):
+    port = free_port()
+    start_data_node(processes, "node", port, primary=None)
+    assert not dryrun_problems(port, EXPORTER_SENDS, EXPORTER_MUST_NOT)
+    # Logged in, the same user really is refused (DRYRUN is not the only judge).
+    with pytest.raises(ReplyError, match="NOPERM"):
+        call(port, "CONFIG", "GET", "masterauth", user="exporter")
+    assert call(port, "PING", user="exporter") == "PONG"
+    # The check can fail: an exporter user with +@all is reported.
+    call(port, "ACL", "SETUSER", "exporter", "+@all", "~*")
+    problems = dryrun_problems(port, EXPORTER_SENDS, EXPORTER_MUST_NOT)
+    assert "allowed CONFIG GET masterauth" in problems and "allowed GET session:1" in problems
+
+
+def test_acl_dryrun_sentinel_exporter_role(processes):
+    data = free_port()
+    start_data_node(processes, "node", data, primary=None)
+    port = free_port()
+    start_sentinel(processes, "sentinel", port, data)
+    assert not dryrun_problems(port, SENTINEL_EXPORTER_SENDS, SENTINEL_EXPORTER_MUST_NOT)
+
+
+def exporter_binary() -> str:
+    return need_tool("prometheus-redis-exporter", "apt-get install prometheus-redis-exporter")
+
+
+def start_exporter(processes, target: str, *flags: str) -> int:
+    """redis_exporter as the `exporter` user with its password from a file."""
+    import subprocess
+
+    port = free_port()
+    secret = processes.root / f"exporter-{port}.json"
+    secret.write_text(json.dumps({target: PASSWORDS["exporter"]}))
+    secret.chmod(0o600)
+    log = open(processes.root / f"exporter-{port}.log", "w")
+    proc = subprocess.Popen(
+        [exporter_binary(), "-redis.addr", target, "-redis.user", "exporter", "-redis.password-file", secret,
+         "-web.listen-address", f"127.0.0.1:{port}", *flags],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    processes.extra.append(proc)
+    return port
+
+
+def scrape(port: int) -> str:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""  # not listening yet
+
+
+def scraped_with(port: int, needle: str) -> str | None:
+    text = scrape(port)
+    return text if needle in text else None
+
+
+def exporter_denials(port: int) -> list[dict]:
+    return [e for e in map(pairs, call(port, "ACL", "LOG")) if e.get("username") == "exporter"]
+
+
+@pytest.fixture
+def exporter_processes(processes):
+    processes.extra = []
+    yield processes
+    for p in processes.extra:
+        p.terminate()
+        try:
+            p.wait(timeout=5)
+        except Exception:  # noqa: BLE001  (a stuck exporter is killed)
+            p.kill()
+
+
+def test_real_exporter_scrapes_node_and_sentinel_without_a_denial(exporter_processes):
+    """Exporter 1.45 with --config-command=- as `exporter`: metrics flow and
+    ACL LOG records no denial; with CONFIG GET left on, ACL LOG does."""
+    procs = exporter_processes
+    data = free_port()
+    start_data_node(procs, "node", data, primary=None)
+    sentinel = free_port()
+    start_sentinel(procs, "sentinel", sentinel, data)
+    call(data, "ACL", "LOG", "RESET")
+    call(sentinel, "ACL", "LOG", "RESET")
+    node_exp = start_exporter(procs, f"redis://127.0.0.1:{data}", "-config-command=-")
+    sentinel_exp = start_exporter(procs, f"redis://127.0.0.1:{sentinel}")
+    node_metrics = wait_for(lambda: scraped_with(node_exp, "\nredis_up 1"), "the node exporter")
+    sentinel_metrics = wait_for(lambda: scraped_with(sentinel_exp, "redis_sentinel_master_ok_sentinels"), "the Sentinel exporter")
+    assert re.search(r'^redis_exporter_last_scrape_error\{err=""\} 0$', node_metrics, re.M), node_metrics[-2000:]
+    # One Sentinel of a quorum of 2: CKQUORUM rightly fails (RedisSentinelQuorumLost).
+    assert re.search(r'^redis_sentinel_master_ckquorum_status\{.*message="NOQUORUM.*\} 0$', sentinel_metrics, re.M)
+    scrape(node_exp), scrape(sentinel_exp)
+    assert exporter_denials(data) == [] and exporter_denials(sentinel) == []
+    # The same exporter with its default CONFIG GET is refused, and ACL LOG says so.
+    loud = start_exporter(procs, f"redis://127.0.0.1:{data}")
+    wait_for(lambda: scraped_with(loud, "\nredis_up 1"), "the default exporter")
+    assert {e["object"] for e in exporter_denials(data)} == {"config|get"}
