@@ -464,3 +464,99 @@ def test_real_exporter_scrapes_node_and_sentinel_without_a_denial(exporter_proce
     loud = start_exporter(procs, f"redis://127.0.0.1:{data}")
     wait_for(lambda: scraped_with(loud, "\nredis_up 1"), "the default exporter")
     assert {e["object"] for e in exporter_denials(data)} == {"config|get"}
+
+
+# --------------------------------------------------------------------------
+# dashboards and provisioning: structure
+
+DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+DATASOURCE_UID = "redis-prometheus"
+# Rows of the HA dashboard that only a topology with them can fill.
+TOPOLOGY_ROWS = {"Replication": {"sentinel", "cluster"}, "Sentinel": {"sentinel"}, "Cluster": {"cluster"}}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def panels_by_row(board: dict) -> list[tuple[str, dict]]:
+    """(row title, panel) for every non-row panel, in order."""
+    out, row = [], ""
+    for p in board["panels"]:
+        if p["type"] == "row":
+            row = p["title"]
+            out += [(row, q) for q in p.get("panels", [])]
+        else:
+            out.append((row, p))
+    return out
+
+
+def test_provisioning_datasource_has_the_fixed_uid():
+    doc = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    [ds] = doc["datasources"]
+    assert ds["uid"] == DATASOURCE_UID and ds["type"] == "prometheus"
+    providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "redis.yml").read_text())["providers"]
+    assert [p["options"]["path"] for p in providers] == ["/var/lib/grafana/dashboards"]
+
+
+def test_dashboards_are_portable_and_use_the_datasource_variable():
+    assert {p.stem for p in DASHBOARDS} >= {"redis-overview", "redis-ha"}
+    uids = set()
+    for path in DASHBOARDS:
+        text, board = path.read_text(), load(path)
+        where = path.name
+        assert "__inputs" not in board and "${DS_" not in text, f"{where}: exported with __inputs / ${{DS_…}} placeholders"
+        assert board["uid"] == path.stem and board["uid"] not in uids, f"{where}: uid must be fixed and equal the file name"
+        uids.add(board["uid"])
+        assert "id" not in board or board["id"] is None, f"{where}: no instance id"
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        ds = variables.get("datasource")
+        assert ds and ds["type"] == "datasource" and ds["query"] == "prometheus", f"{where}: needs a datasource variable"
+        assert ds["current"]["value"] == DATASOURCE_UID, f"{where}: datasource variable defaults to {ds['current']['value']}"
+        for v in variables.values():
+            if v["type"] == "query":
+                assert v["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, f"{where}: variable {v['name']}"
+        ids = [p["id"] for p in board["panels"]]
+        assert len(ids) == len(set(ids)), f"{where}: duplicate panel ids"
+        for row, p in panels_by_row(board):
+            assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, f"{where}: {p['title']}"
+            assert p["targets"], f"{where}: {p['title']} has no query"
+            for t in p["targets"]:
+                assert t["datasource"] == p["datasource"] and t["expr"].strip(), f"{where}: {p['title']} {t['refId']}"
+            if board["uid"] == "redis-ha":
+                assert row in TOPOLOGY_ROWS, f"{where}: panel {p['title']} outside the Replication/Sentinel/Cluster rows"
+
+
+def test_dashboards_cover_the_panels_of_the_issue():
+    """What dashboard 763 has plus what the common ones lack (issue 9)."""
+    exprs = " ".join(t["expr"] for path in DASHBOARDS for _, p in panels_by_row(load(path)) for t in p["targets"])
+    for metric in (
+        "redis_uptime_in_seconds", "redis_connected_clients", "redis_memory_used_bytes", "redis_memory_max_bytes",
+        "redis_commands_processed_total", "redis_keyspace_hits_total", "redis_net_input_bytes_total", "redis_db_keys",
+        "redis_db_keys_expiring", "redis_evicted_keys_total", "redis_expired_keys_total",
+        "redis_commands_duration_seconds_total", "redis_rdb_last_bgsave_status", "redis_rdb_last_save_timestamp_seconds",
+        "redis_aof_delayed_fsync", "redis_master_link_up", "redis_connected_slave_offset_bytes",
+        "redis_sentinel_master_ckquorum_status", "redis_sentinel_tilt", "redis_sentinel_master_status",
+        "redis_cluster_slots_ok", "redis_cluster_slots_fail", 'err=~"NOPERM|WRONGPASS"',
+        "redis_rejected_connections_total", "redis_latency_percentiles_usec",
+    ):
+        assert metric in exprs, f"no panel shows {metric}"
+    # Dashboard 763 divides by maxmemory and shows N/A when it is unset.
+    assert not re.search(r"/\s*redis_memory_max_bytes", exprs)
+
+
+def test_chart_dashboard_copies_do_not_drift():
+    copies = CHART / "files" / "dashboards"
+    drift = [p.name for p in DASHBOARDS if not (copies / p.name).is_file() or (copies / p.name).read_bytes() != p.read_bytes()]
+    stale = [p.name for p in copies.glob("*.json") if not (GRAFANA / "dashboards" / p.name).is_file()]
+    assert not drift and not stale, f"drift {drift}, stale {stale}: cp grafana/dashboards/*.json {copies.relative_to(REPO_ROOT)}/"
+
+
+def test_chart_renders_dashboard_configmaps_with_the_sidecar_label(helm_render):
+    assert not [d for d in helm_render() if d["kind"] == "ConfigMap" and "dashboard" in d["metadata"]["name"]]
+    docs = helm_render("metrics.dashboards.enabled=true")
+    maps = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert sorted(k for m in maps for k in m["data"]) == sorted(p.name for p in DASHBOARDS)
+    for m in maps:
+        for name, text in m["data"].items():
+            assert json.loads(text) == load(GRAFANA / "dashboards" / name)
