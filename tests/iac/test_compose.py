@@ -44,7 +44,10 @@ PASSWORD_VARS = (
 )
 # The toolkit's own credential variables (verify, loadtest): kept out of
 # every command here so a developer's shell cannot change what runs.
-TOOLKIT_VARS = ("REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "REDIS_IMAGE", "REDIS_MAXMEMORY")
+TOOLKIT_VARS = (
+    "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "REDIS_IMAGE", "REDIS_MAXMEMORY",
+    "EXPORTER_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE",
+)
 # What each profile must run: data nodes and sentinels with their port.
 STANDALONE = {"redis": 6379}
 SENTINEL_DATA = {"redis-1": 6381, "redis-2": 6382, "redis-3": 6383}
@@ -211,6 +214,66 @@ def test_config_cluster_init(compose_bin):
     # Cluster bus ports (port + 10000) stay inside the compose network.
     published = {p["published"] for s in services.values() for p in s.get("ports", [])}
     assert not published & {str(p + 10000) for p in CLUSTER.values()}
+
+
+MONITORING = {"exporter": 9121, "prometheus": 9090, "grafana": 3000}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_config_monitoring_composes_with_every_profile(compose_bin, profile):
+    """`--profile <p> --profile monitoring`: the profile's services plus the
+    exporter, Prometheus and Grafana, official images by default, ports on
+    127.0.0.1, the exporter as `exporter` with its passwords from a file."""
+    env = base_env(**dummy_passwords())
+    out = compose(compose_bin, "--profile", profile, "--profile", "monitoring", "config", "--format", "json", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    services = cfg["services"]
+    spec = PROFILES[profile]
+    assert set(services) == {spec["render"], *spec["data"], *spec["sentinels"], *spec["oneshot"], *MONITORING}
+    images = {n: services[n]["image"] for n in MONITORING}
+    assert images == {"exporter": "oliver006/redis_exporter:v1.67.0", "prometheus": "prom/prometheus:v2.55.1", "grafana": "grafana/grafana:11.3.0"}
+    for name, port in MONITORING.items():
+        svc = services[name]
+        assert svc["ports"] == [{"mode": "ingress", "host_ip": "127.0.0.1", "target": port, "published": str(port), "protocol": "tcp"}], name
+        assert "ALL" in svc["cap_drop"] and "no-new-privileges:true" in svc["security_opt"], name
+        argv = json.dumps([svc.get("entrypoint"), svc.get("command")])
+        assert not [pw for pw in dummy_passwords().values() if pw in argv], f"{name}: a password on a command line"
+    exporter = services["exporter"]["command"]
+    assert {"-redis.user=exporter", "-config-command=-", "-redis.password-file=/run/exporter/passwords.json"} <= set(exporter)
+    assert services["exporter"]["configs"][0]["target"] == "/run/exporter/passwords.json"
+    # The password map holds every node any profile runs, keyed as Prometheus
+    # asks for them (/scrape?target=redis://<service>:<port>).
+    passwords = json.loads(cfg["configs"]["exporter-passwords"]["content"])
+    every_node = {n: p for s in PROFILES.values() for n, p in {**s["data"], **s["sentinels"]}.items()}
+    assert passwords == {f"redis://{n}:{p}": dummy_passwords()["REDIS_EXPORTER_PASSWORD"] for n, p in every_node.items()}
+    mounts = {m["target"]: m for m in services["prometheus"]["volumes"]}
+    assert Path(mounts["/etc/prometheus/rules"]["source"]) == REPO_ROOT / "grafana" / "prometheus" / "rules"
+    assert Path(mounts["/etc/prometheus/prometheus.yml"]["source"]) == REPO_ROOT / "grafana" / "prometheus" / "prometheus.yml"
+    mounts = {m["target"]: m for m in services["grafana"]["volumes"]}
+    assert Path(mounts["/etc/grafana/provisioning"]["source"]) == REPO_ROOT / "grafana" / "provisioning"
+    assert Path(mounts["/var/lib/grafana/dashboards"]["source"]) == REPO_ROOT / "grafana" / "dashboards"
+
+
+def test_prometheus_config_finds_every_node_of_every_profile():
+    yaml = pytest.importorskip("yaml")
+    prom = yaml.safe_load((REPO_ROOT / "grafana" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    def found(job: str) -> dict[str, int]:
+        return {n: sd["port"] for sd in jobs[job]["dns_sd_configs"] for n in sd["names"]}
+    data = {n: p for s in PROFILES.values() for n, p in s["data"].items()}
+    sentinels = {n: p for s in PROFILES.values() for n, p in s["sentinels"].items()}
+    assert found("redis") == data and found("redis-sentinel") == sentinels
+    assert jobs["redis"]["metrics_path"] == jobs["redis-sentinel"]["metrics_path"] == "/scrape"
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_config_monitoring_images_come_from_variables(compose_bin):
+    env = base_env(**dummy_passwords(), EXPORTER_IMAGE="e.invalid/x:1", PROMETHEUS_IMAGE="p.invalid/y:2", GRAFANA_IMAGE="g.invalid/z:3")
+    out = compose(compose_bin, "--profile", "monitoring", "config", "--format", "json", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    services = json.loads(out.stdout)["services"]
+    assert {n: s["image"] for n, s in services.items()} == {"exporter": "e.invalid/x:1", "prometheus": "p.invalid/y:2", "grafana": "g.invalid/z:3"}
 
 
 def test_config_image_comes_from_redis_image(compose_bin):
