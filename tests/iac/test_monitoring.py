@@ -23,6 +23,7 @@ import copy
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -560,3 +561,162 @@ def test_chart_renders_dashboard_configmaps_with_the_sidecar_label(helm_render):
     for m in maps:
         for name, text in m["data"].items():
             assert json.loads(text) == load(GRAFANA / "dashboards" / name)
+
+
+# --------------------------------------------------------------------------
+# verify's monitoring.* checks against a live stack: a primary, a replica and
+# three Sentinels from redis-conf/, one multi-target redis_exporter 1.45 as
+# `exporter`, and Prometheus 2.42 with the project's rules, all processes on
+# 127.0.0.1 (scrape and evaluation every second). One stack serves the
+# passing run and each way of breaking a check.
+
+VERIFY = REPO_ROOT / "target" / "debug" / "verify"
+MONITORING_IDS = (
+    "monitoring.exporter-up", "monitoring.exporter-least-privilege", "monitoring.metrics-match",
+    "monitoring.dashboards", "monitoring.rules",
+)
+# Broken on purpose: evaluates to a many-to-many matching error (health err).
+BROKEN_RULE = """groups:
+  - name: broken
+    rules:
+      - alert: RedisBrokenOnPurpose
+        expr: redis_up{job="redis"} + on () redis_up{job="redis"}
+        labels: {severity: warning}
+        annotations: {summary: x, description: x, runbook_url: x}
+"""
+
+
+def start_prometheus(procs, rule_files: list[Path], data: list[int], sentinels: list[int], exporter: int) -> int:
+    import subprocess
+
+    def job(name: str, ports: list[int]) -> dict:
+        return {
+            "job_name": name, "metrics_path": "/scrape",
+            "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports], "labels": {"deployment": "t"}}],
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "target_label": "instance"},
+                {"source_labels": ["instance"], "target_label": "__param_target", "replacement": "redis://$1"},
+                {"target_label": "__address__", "replacement": f"127.0.0.1:{exporter}"},
+            ],
+        }
+
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [job("redis", data), job("redis-sentinel", sentinels)],
+    }
+    path = procs.root / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    log = open(procs.root / "prometheus.log", "w")
+    procs.extra.append(subprocess.Popen(
+        [need_tool("prometheus", "apt-get install prometheus"), f"--config.file={path}",
+         f"--storage.tsdb.path={procs.root / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    ))
+    return port
+
+
+def prom_query(port: int, expr: str) -> list[dict]:
+    import urllib.parse
+    import urllib.request
+
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(expr)}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.load(r)["data"]["result"]
+    except OSError:
+        return []
+
+
+def run_verify(procs, sentinels: list[int], prom: int, *extra: str) -> dict[str, dict]:
+    if not VERIFY.is_file():
+        pytest.skip("SKIPPED: target/debug/verify missing (cargo build -p verify)")
+    secret = procs.root / "admin.pw"
+    secret.write_text(PASSWORDS["admin"] + "\n")
+    secret.chmod(0o600)
+    target = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in sentinels) + "/mymaster"
+    result = run([VERIFY, "--target", target, "--user", "admin", "--password-file", secret,
+                  "--prometheus", f"http://127.0.0.1:{prom}", "--format", "json", *extra], timeout=120)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert PASSWORDS["admin"] not in result.stdout + result.stderr
+    return {r["id"]: r for r in report["results"] if r["id"].startswith("monitoring.")}
+
+
+def statuses(results: dict[str, dict]) -> dict[str, str]:
+    return {i: r["status"] for i, r in results.items()}
+
+
+def test_verify_monitoring_checks_pass_on_the_hardened_stack_and_fail_when_broken(exporter_processes, tmp_path):
+    procs = exporter_processes
+    data = [free_port(), free_port()]
+    start_data_node(procs, "primary", data[0], primary=None)
+    start_data_node(procs, "replica", data[1], primary=data[0])
+    wait_for(lambda: "master_link_status:up" in str(call(data[1], "INFO", "replication")), "the replica to link")
+    sentinels = [free_port() for _ in range(3)]
+    for i, port in enumerate(sentinels):
+        start_sentinel(procs, f"sentinel-{i}", port, data[0])
+    exporter = start_exporter_multi(procs, data + sentinels)
+    broken = tmp_path / "broken.yml"
+    broken.write_text(BROKEN_RULE)
+    prom = start_prometheus(procs, [RULES, broken], data, sentinels, exporter)
+
+    def settled() -> bool:
+        up = prom_query(prom, "redis_up == 1")
+        quorum = prom_query(prom, "redis_sentinel_master_ckquorum_status == 1")
+        lag = prom_query(prom, "redis_connected_slave_offset_bytes")
+        rules = prom_query(prom, 'count(ALERTS{alertname="RedisBrokenOnPurpose"}) or vector(0)')
+        # rate() windows need two samples, offset 10m rules need nothing.
+        return len(up) == 5 and len(quorum) == 3 and bool(lag) and bool(rules)
+
+    wait_for(settled, "Prometheus to scrape all five nodes with a Sentinel quorum", timeout=60)
+    time.sleep(3)
+
+    hardened = run_verify(procs, sentinels, prom)
+    assert statuses(hardened) == dict.fromkeys(MONITORING_IDS, "pass"), json.dumps(hardened, indent=1)[-4000:]
+
+    # A dashboard with a misspelt metric: the check names dashboard, panel, query.
+    grafana = tmp_path / "grafana"
+    shutil.copytree(GRAFANA, grafana)
+    board = grafana / "dashboards" / "redis-overview.json"
+    board.write_text(board.read_text().replace("redis_uptime_in_seconds", "redis_uptime_in_second"))
+    (grafana / "prometheus" / "rules" / "broken.yml").write_text(BROKEN_RULE)
+    edited = run_verify(procs, sentinels, prom, "--grafana-dir", str(grafana))
+    assert edited["monitoring.dashboards"]["status"] == "fail"
+    assert "Redis overview / Uptime / A: no series" in edited["monitoring.dashboards"]["message"]
+    # ... and a rule file with a broken expression fails monitoring.rules.
+    assert edited["monitoring.rules"]["status"] == "fail"
+    assert "RedisBrokenOnPurpose: health err" in edited["monitoring.rules"]["message"]
+
+    # An exporter user with +@all.
+    for port in data:
+        call(port, "ACL", "SETUSER", "exporter", "+@all", "~*")
+    widened = run_verify(procs, sentinels, prom)
+    assert widened["monitoring.exporter-least-privilege"]["status"] == "fail"
+    assert "exporter may run GET session:1" in widened["monitoring.exporter-least-privilege"]["message"]
+
+    # A stopped exporter.
+    procs.extra[0].terminate()
+    procs.extra[0].wait(timeout=10)
+    wait_for(lambda: not prom_query(prom, "redis_up"), "redis_up to go stale", timeout=30)
+    stopped = run_verify(procs, sentinels, prom)
+    assert stopped["monitoring.exporter-up"]["status"] == "fail"
+    assert "no redis_up series" in stopped["monitoring.exporter-up"]["message"]
+
+
+def start_exporter_multi(procs, ports: list[int]) -> int:
+    """One redis_exporter for every node (/scrape?target=…), as compose runs it."""
+    import subprocess
+
+    port = free_port()
+    secret = procs.root / "exporter-passwords.json"
+    secret.write_text(json.dumps({f"redis://127.0.0.1:{p}": PASSWORDS["exporter"] for p in ports}))
+    secret.chmod(0o600)
+    log = open(procs.root / "exporter-multi.log", "w")
+    procs.extra.insert(0, subprocess.Popen(
+        [exporter_binary(), "-redis.addr=", "-redis.user", "exporter", "-redis.password-file", secret,
+         "-config-command=-", "-web.listen-address", f"127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    ))
+    return port
