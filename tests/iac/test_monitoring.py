@@ -641,7 +641,7 @@ def run_verify(procs, sentinels: list[int], prom: int, *extra: str) -> dict[str,
     assert result.returncode in (0, 1), result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert PASSWORDS["admin"] not in result.stdout + result.stderr
-    return {r["id"]: r for r in report["results"] if r["id"].startswith("monitoring.")}
+    return {r["id"]: r for r in report["checks"] if r["id"].startswith("monitoring.")}
 
 
 def statuses(results: dict[str, dict]) -> dict[str, str]:
