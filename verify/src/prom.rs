@@ -165,12 +165,20 @@ impl Prom {
     }
 
     /// Values of `label` over the series `selector` matches.
-    pub async fn label_values(&self, label: &str, selector: &str) -> Result<Vec<String>, PromError> {
+    pub async fn label_values(
+        &self,
+        label: &str,
+        selector: &str,
+    ) -> Result<Vec<String>, PromError> {
         let path = format!("/api/v1/label/{label}/values");
         let data = self.get(&path, &[("match[]", selector)]).await?;
         Ok(data
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }
@@ -270,10 +278,22 @@ mod tests {
     fn urls() {
         let t = Duration::from_secs(1);
         let p = Prom::new("http://127.0.0.1:9090", t).unwrap();
-        assert_eq!((p.addr(), p.prefix.as_str()), ("127.0.0.1:9090".to_owned(), ""));
+        assert_eq!(
+            (p.addr(), p.prefix.as_str()),
+            ("127.0.0.1:9090".to_owned(), "")
+        );
         let p = Prom::new("http://prom.internal/prometheus/", t).unwrap();
-        assert_eq!((p.addr(), p.prefix.as_str()), ("prom.internal:80".to_owned(), "/prometheus"));
-        for bad in ["https://p:9090", "127.0.0.1:9090", "http://u:pw@p:9090", "http://:9090", "http://p:x"] {
+        assert_eq!(
+            (p.addr(), p.prefix.as_str()),
+            ("prom.internal:80".to_owned(), "/prometheus")
+        );
+        for bad in [
+            "https://p:9090",
+            "127.0.0.1:9090",
+            "http://u:pw@p:9090",
+            "http://:9090",
+            "http://p:x",
+        ] {
             assert!(matches!(Prom::new(bad, t), Err(PromError::Url(_))), "{bad}");
         }
     }
@@ -285,22 +305,42 @@ mod tests {
         assert_eq!(s[0].label("instance"), "redis-1:6381");
         assert_eq!(s[0].value, 1.0);
         assert!(s[1].value.is_nan());
-        let scalar = (200, r#"{"status":"success","data":{"resultType":"scalar","result":[1.7e9,"+Inf"]}}"#.to_owned());
-        assert_eq!(samples(&parse_envelope("q", &scalar).unwrap()).unwrap()[0].value, f64::INFINITY);
-        let bad = (400, r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#.to_owned());
+        let scalar = (
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[1.7e9,"+Inf"]}}"#
+                .to_owned(),
+        );
+        assert_eq!(
+            samples(&parse_envelope("q", &scalar).unwrap()).unwrap()[0].value,
+            f64::INFINITY
+        );
+        let bad = (
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#
+                .to_owned(),
+        );
         assert_eq!(
             parse_envelope("query x(", &bad).unwrap_err().to_string(),
             "failed to query x(: bad_data: parse error at char 5"
         );
         let html = (404, "<html>not found</html>".to_owned());
-        assert!(parse_envelope("q", &html).unwrap_err().to_string().contains("HTTP 404"));
+        assert!(parse_envelope("q", &html)
+            .unwrap_err()
+            .to_string()
+            .contains("HTTP 404"));
     }
 
     #[test]
     fn responses_and_encoding() {
-        assert_eq!(split_response(b"HTTP/1.0 200 OK\r\nA: b\r\n\r\n{}"), Some((200, "{}".to_owned())));
+        assert_eq!(
+            split_response(b"HTTP/1.0 200 OK\r\nA: b\r\n\r\n{}"),
+            Some((200, "{}".to_owned()))
+        );
         assert_eq!(split_response(b"garbage"), None);
-        assert_eq!(encode(r#"up{job="redis"}[5m]"#), "up%7Bjob%3D%22redis%22%7D%5B5m%5D");
+        assert_eq!(
+            encode(r#"up{job="redis"}[5m]"#),
+            "up%7Bjob%3D%22redis%22%7D%5B5m%5D"
+        );
     }
 
     #[tokio::test]
@@ -310,6 +350,10 @@ mod tests {
         drop(listener);
         let p = Prom::new(&format!("http://127.0.0.1:{port}"), Duration::from_secs(2)).unwrap();
         let e = p.query("up").await.unwrap_err();
-        assert!(e.to_string().starts_with(&format!("failed to reach Prometheus at 127.0.0.1:{port}")), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("failed to reach Prometheus at 127.0.0.1:{port}")),
+            "{e}"
+        );
     }
 }

@@ -71,11 +71,20 @@ impl Board {
         for v in json["templating"]["list"].as_array().into_iter().flatten() {
             let name = str_of(&v["name"]);
             match v["type"].as_str() {
-                Some("datasource") => board.datasource = v["current"]["value"].as_str().map(str::to_owned),
+                Some("datasource") => {
+                    board.datasource = v["current"]["value"].as_str().map(str::to_owned)
+                }
                 Some("query") => {
-                    let def = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or("");
+                    let def = v["query"]["query"]
+                        .as_str()
+                        .or(v["query"].as_str())
+                        .unwrap_or("");
                     match parse_label_values(def) {
-                        Some((selector, label)) => board.variables.push(Variable { name, selector, label }),
+                        Some((selector, label)) => board.variables.push(Variable {
+                            name,
+                            selector,
+                            label,
+                        }),
                         None => board.unsupported.push(format!("${name}: {def}")),
                     }
                 }
@@ -111,7 +120,10 @@ impl Board {
 
 /// `label_values(selector, label)` → (selector, label).
 fn parse_label_values(def: &str) -> Option<(String, String)> {
-    let inner = def.trim().strip_prefix("label_values(")?.strip_suffix(')')?;
+    let inner = def
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
     let (selector, label) = inner.rsplit_once(',')?;
     let label = label.trim();
     (!label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
@@ -142,7 +154,10 @@ pub fn alternation(values: &[String]) -> String {
 /// and the built-in intervals; longer names first so `$instance_x` is not
 /// cut at `$instance`.
 pub fn expand(expr: &str, values: &BTreeMap<String, String>) -> String {
-    let mut all: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut all: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     all.extend(BUILTINS.iter().copied());
     all.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
     let mut out = expr.to_owned();
@@ -181,20 +196,43 @@ mod tests {
     fn parses_variables_and_queries_with_their_rows() {
         let b = Board::parse(BOARD).unwrap();
         assert_eq!(b.datasource.as_deref(), Some("redis-prometheus"));
-        assert_eq!(b.variables, [Variable { name: "instance".into(), selector: r#"redis_up{job="redis"}"#.into(), label: "instance".into() }]);
+        assert_eq!(
+            b.variables,
+            [Variable {
+                name: "instance".into(),
+                selector: r#"redis_up{job="redis"}"#.into(),
+                label: "instance".into()
+            }]
+        );
         assert_eq!(b.unsupported, ["$odd: query_result(up)"]);
-        let rows: Vec<(&str, &str)> = b.queries.iter().map(|q| (q.row.as_str(), q.panel.as_str())).collect();
+        let rows: Vec<(&str, &str)> = b
+            .queries
+            .iter()
+            .map(|q| (q.row.as_str(), q.panel.as_str()))
+            .collect();
         assert_eq!(rows, [("", "Up"), ("Sentinel", "Tilt")]);
         assert!(Board::parse("{").unwrap_err().starts_with("not JSON"));
     }
 
     #[test]
     fn expands_variables_and_builtins() {
-        let values = BTreeMap::from([("instance".to_owned(), alternation(&["redis-1:6381".into(), "redis-2:6382".into()]))]);
-        let e = expand(r#"rate(x{instance=~"$instance"}[$__rate_interval]) + y{i=~"${instance}"}"#, &values);
-        assert_eq!(e, r#"rate(x{instance=~"(redis-1:6381|redis-2:6382)"}[1m]) + y{i=~"(redis-1:6381|redis-2:6382)"}"#);
+        let values = BTreeMap::from([(
+            "instance".to_owned(),
+            alternation(&["redis-1:6381".into(), "redis-2:6382".into()]),
+        )]);
+        let e = expand(
+            r#"rate(x{instance=~"$instance"}[$__rate_interval]) + y{i=~"${instance}"}"#,
+            &values,
+        );
+        assert_eq!(
+            e,
+            r#"rate(x{instance=~"(redis-1:6381|redis-2:6382)"}[1m]) + y{i=~"(redis-1:6381|redis-2:6382)"}"#
+        );
         assert_eq!(alternation(&["a.b".into()]), r"(a\\.b)");
-        assert_eq!(leftover_variable("x{a=\"$unknown\"}"), Some("$unknown".into()));
+        assert_eq!(
+            leftover_variable("x{a=\"$unknown\"}"),
+            Some("$unknown".into())
+        );
         assert_eq!(leftover_variable(&e), None);
     }
 
@@ -205,7 +243,12 @@ mod tests {
             assert!(b.unsupported.is_empty() && !b.queries.is_empty(), "{name}");
             for q in &b.queries {
                 let values = BTreeMap::from([("instance".to_owned(), ".*".to_owned())]);
-                assert_eq!(leftover_variable(&expand(&q.expr, &values)), None, "{name}: {}", q.expr);
+                assert_eq!(
+                    leftover_variable(&expand(&q.expr, &values)),
+                    None,
+                    "{name}: {}",
+                    q.expr
+                );
             }
         }
     }

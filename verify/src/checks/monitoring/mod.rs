@@ -21,8 +21,8 @@ mod sources;
 use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
 use crate::ctx::value_text;
 use crate::fleet::{Fleet, FleetKind, Member, Role};
-use crate::prom::{Prom, Sample};
 use crate::probe::Permission;
+use crate::prom::{Prom, Sample};
 use dashboards::Board;
 use sources::Sources;
 use std::collections::BTreeMap;
@@ -125,7 +125,12 @@ impl Findings {
             Outcome::pass(pass).with(self.evidence)
         } else {
             let n = self.problems.len();
-            let mut msg = self.problems.into_iter().take(3).collect::<Vec<_>>().join("; ");
+            let mut msg = self
+                .problems
+                .into_iter()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("; ");
             if n > 3 {
                 msg.push_str(&format!(" (+{} more in the evidence)", n - 3));
             }
@@ -199,10 +204,14 @@ impl ExporterUp {
             Err(e) => return Outcome::error(e.to_string()),
         };
         let mut f = Findings::default();
-        f.evidence.push(Evidence::new("query redis_up", show(&up, "instance")));
+        f.evidence
+            .push(Evidence::new("query redis_up", show(&up, "instance")));
         for m in members(fleet) {
             match sample_of(m, &up) {
-                None => f.problems.push(format!("{}: no redis_up series (no exporter scrapes it)", m.label)),
+                None => f.problems.push(format!(
+                    "{}: no redis_up series (no exporter scrapes it)",
+                    m.label
+                )),
                 Some(s) if s.value != 1.0 => f.problems.push(format!(
                     "{}: redis_up {} (the exporter cannot reach or log in to it)",
                     m.label, s.value
@@ -214,13 +223,20 @@ impl ExporterUp {
             Ok(t) => t,
             Err(e) => return Outcome::error(e.to_string()),
         };
-        let active = targets["activeTargets"].as_array().cloned().unwrap_or_default();
+        let active = targets["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let target_samples: Vec<Sample> = active
             .iter()
             .map(|t| Sample {
                 labels: t["labels"]
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 value: 0.0,
             })
@@ -229,7 +245,10 @@ impl ExporterUp {
             let Some(t) = sample_of(m, &target_samples) else {
                 continue; // reported above when redis_up is missing too
             };
-            let i = target_samples.iter().position(|x| std::ptr::eq(x, t)).unwrap_or(0);
+            let i = target_samples
+                .iter()
+                .position(|x| std::ptr::eq(x, t))
+                .unwrap_or(0);
             let health = active[i]["health"].as_str().unwrap_or("unknown");
             let error = active[i]["lastError"].as_str().unwrap_or("");
             f.evidence.push(Evidence::on(
@@ -238,10 +257,14 @@ impl ExporterUp {
                 format!("health={health} lastError={error:?}"),
             ));
             if health != "up" || !error.is_empty() {
-                f.problems.push(format!("{}: scrape target {health}: {error}", m.label));
+                f.problems
+                    .push(format!("{}: scrape target {health}: {error}", m.label));
             }
         }
-        f.finish(format!("{} nodes scraped with redis_up 1 and healthy targets", members(fleet).count()))
+        f.finish(format!(
+            "{} nodes scraped with redis_up 1 and healthy targets",
+            members(fleet).count()
+        ))
     }
 }
 
@@ -284,14 +307,23 @@ impl ExporterLeastPrivilege {
             let mut allowed_bad = Vec::new();
             let mut refused = Vec::new();
             let mut unknown = None;
-            for (cmd, want_allowed) in sends.iter().map(|c| (c, true)).chain(must_not.iter().map(|c| (c, false))) {
-                let argv: Vec<&str> = cmd.iter().map(|a| if *a == "mymaster" { master.as_str() } else { a }).collect();
+            for (cmd, want_allowed) in sends
+                .iter()
+                .map(|c| (c, true))
+                .chain(must_not.iter().map(|c| (c, false)))
+            {
+                let argv: Vec<&str> = cmd
+                    .iter()
+                    .map(|a| if *a == "mymaster" { master.as_str() } else { a })
+                    .collect();
                 let mut full = vec!["ACL", "DRYRUN", EXPORTER_USER];
                 full.extend(&argv);
                 let reply = m.ctx.cmd(&full).await.map(|v| value_text(&v));
                 match (Permission::from_dryrun_reply(reply), want_allowed) {
                     (Permission::Allowed(_), false) => allowed_bad.push(argv.join(" ")),
-                    (Permission::Denied(why), true) => refused.push(format!("{} ({why})", argv.join(" "))),
+                    (Permission::Denied(why), true) => {
+                        refused.push(format!("{} ({why})", argv.join(" ")))
+                    }
                     (Permission::Unknown(e), _) => {
                         unknown = Some(e);
                         break;
@@ -301,27 +333,47 @@ impl ExporterLeastPrivilege {
             }
             if let Some(e) = unknown {
                 if e.contains("not found") {
-                    f.problems.push(format!("{}: no `{EXPORTER_USER}` user", m.label));
+                    f.problems
+                        .push(format!("{}: no `{EXPORTER_USER}` user", m.label));
                 } else {
-                    f.evidence.push(Evidence::on(&m.label, "ACL DRYRUN exporter …", e.clone()));
-                    f.problems.push(format!("{}: ACL DRYRUN failed: {e}", m.label));
+                    f.evidence
+                        .push(Evidence::on(&m.label, "ACL DRYRUN exporter …", e.clone()));
+                    f.problems
+                        .push(format!("{}: ACL DRYRUN failed: {e}", m.label));
                 }
                 continue;
             }
             judged += 1;
             f.evidence.push(Evidence::on(
                 &m.label,
-                format!("ACL DRYRUN {EXPORTER_USER} <{} commands>", sends.len() + must_not.len()),
-                format!("allowed beyond the role: [{}]; refused of what it sends: [{}]", allowed_bad.join(", "), refused.join(", ")),
+                format!(
+                    "ACL DRYRUN {EXPORTER_USER} <{} commands>",
+                    sends.len() + must_not.len()
+                ),
+                format!(
+                    "allowed beyond the role: [{}]; refused of what it sends: [{}]",
+                    allowed_bad.join(", "),
+                    refused.join(", ")
+                ),
             ));
             if !allowed_bad.is_empty() {
-                f.problems.push(format!("{}: exporter may run {}", m.label, allowed_bad.join(", ")));
+                f.problems.push(format!(
+                    "{}: exporter may run {}",
+                    m.label,
+                    allowed_bad.join(", ")
+                ));
             }
             if !refused.is_empty() {
-                f.problems.push(format!("{}: exporter is refused {}", m.label, refused.join(", ")));
+                f.problems.push(format!(
+                    "{}: exporter is refused {}",
+                    m.label,
+                    refused.join(", ")
+                ));
             }
         }
-        f.finish(format!("`{EXPORTER_USER}` allowed exactly the exporter's commands on {judged} nodes"))
+        f.finish(format!(
+            "`{EXPORTER_USER}` allowed exactly the exporter's commands on {judged} nodes"
+        ))
     }
 }
 
@@ -365,7 +417,11 @@ impl MetricsMatch {
                 }
             };
             let of = |name: &str| -> Vec<Sample> {
-                series.iter().filter(|s| s.label("__name__") == name).cloned().collect()
+                series
+                    .iter()
+                    .filter(|s| s.label("__name__") == name)
+                    .cloned()
+                    .collect()
             };
             let infos = of("redis_instance_info");
             let Some(role) = sample_of(m, &infos) else {
@@ -379,14 +435,25 @@ impl MetricsMatch {
             if role.label("role") != info_role {
                 mismatch.push(format!("role {} vs INFO {info_role}", role.label("role")));
             }
-            let exact = [("redis_memory_max_bytes", "maxmemory"), ("redis_connected_slaves", "connected_slaves")];
+            let exact = [
+                ("redis_memory_max_bytes", "maxmemory"),
+                ("redis_connected_slaves", "connected_slaves"),
+            ];
             for (metric, field) in exact {
                 let (got, want) = (value(metric), info.get_u64(field));
                 if want.is_some() && got != want.map(|w| w as f64) {
                     mismatch.push(format!("{metric} {got:?} vs INFO {field} {want:?}"));
                 }
             }
-            let near = [("redis_memory_used_bytes", "used_memory", 0.10, 4.0 * 1024.0 * 1024.0), ("redis_connected_clients", "connected_clients", 0.25, 10.0)];
+            let near = [
+                (
+                    "redis_memory_used_bytes",
+                    "used_memory",
+                    0.10,
+                    4.0 * 1024.0 * 1024.0,
+                ),
+                ("redis_connected_clients", "connected_clients", 0.25, 10.0),
+            ];
             for (metric, field, ratio, floor) in near {
                 if let (Some(got), Some(want)) = (value(metric), info.get_u64(field)) {
                     let want = want as f64;
@@ -408,10 +475,14 @@ impl MetricsMatch {
                 ),
             ));
             if !mismatch.is_empty() {
-                f.problems.push(format!("{}: {}", m.label, mismatch.join(", ")));
+                f.problems
+                    .push(format!("{}: {}", m.label, mismatch.join(", ")));
             }
         }
-        f.finish(format!("exporter values match INFO on {} data nodes", fleet.data.len()))
+        f.finish(format!(
+            "exporter values match INFO on {} data nodes",
+            fleet.data.len()
+        ))
     }
 }
 
@@ -452,7 +523,11 @@ impl Dashboards {
                     continue;
                 }
             };
-            let name = if board.title.is_empty() { file.clone() } else { board.title.clone() };
+            let name = if board.title.is_empty() {
+                file.clone()
+            } else {
+                board.title.clone()
+            };
             match &board.datasource {
                 Some(uid) if uids.contains(uid) => {}
                 other => f.problems.push(format!(
@@ -460,20 +535,26 @@ impl Dashboards {
                 )),
             }
             for u in &board.unsupported {
-                f.problems.push(format!("{name}: variable {u} is not label_values(…) and cannot be resolved"));
+                f.problems.push(format!(
+                    "{name}: variable {u} is not label_values(…) and cannot be resolved"
+                ));
             }
             let mut values = BTreeMap::new();
             for v in &board.variables {
                 match prom.label_values(&v.label, &v.selector).await {
                     Ok(vals) if !vals.is_empty() => {
                         f.evidence.push(Evidence::new(
-                            format!("{name}: ${} = label_values({}, {})", v.name, v.selector, v.label),
+                            format!(
+                                "{name}: ${} = label_values({}, {})",
+                                v.name, v.selector, v.label
+                            ),
                             vals.join(" "),
                         ));
                         values.insert(v.name.clone(), dashboards::alternation(&vals));
                     }
                     Ok(_) => {
-                        f.problems.push(format!("{name}: variable ${} resolves to nothing", v.name));
+                        f.problems
+                            .push(format!("{name}: variable ${} resolves to nothing", v.name));
                         values.insert(v.name.clone(), ".+".to_owned());
                     }
                     Err(e) => return Outcome::error(e.to_string()),
@@ -502,7 +583,8 @@ impl Dashboards {
                     }
                 };
                 if let Some(p) = problem {
-                    f.evidence.push(Evidence::new(format!("{place}: {expr}"), p.clone()));
+                    f.evidence
+                        .push(Evidence::new(format!("{place}: {expr}"), p.clone()));
                     f.problems.push(format!("{place}: {p}"));
                 }
             }
@@ -540,7 +622,10 @@ impl Rules {
             Err(o) => return o,
         };
         let wanted = sources.alert_names();
-        let (rules, alerts) = match (prom.get("/api/v1/rules", &[]).await, prom.get("/api/v1/alerts", &[]).await) {
+        let (rules, alerts) = match (
+            prom.get("/api/v1/rules", &[]).await,
+            prom.get("/api/v1/alerts", &[]).await,
+        ) {
             (Ok(r), Ok(a)) => (r, a),
             (Err(e), _) | (_, Err(e)) => return Outcome::error(e.to_string()),
         };
@@ -566,7 +651,11 @@ impl Rules {
         }
         f.evidence.push(Evidence::new(
             "GET /api/v1/rules",
-            format!("{} of {} alerts loaded", wanted.iter().filter(|n| loaded.contains_key(*n)).count(), wanted.len()),
+            format!(
+                "{} of {} alerts loaded",
+                wanted.iter().filter(|n| loaded.contains_key(*n)).count(),
+                wanted.len()
+            ),
         ));
         let firing: Vec<String> = alerts["alerts"]
             .as_array()
@@ -576,15 +665,29 @@ impl Rules {
             .filter_map(|a| {
                 let name = a["labels"]["alertname"].as_str()?;
                 wanted.iter().any(|w| w == name).then(|| {
-                    format!("{name}{{instance={:?}}}", a["labels"]["instance"].as_str().unwrap_or(""))
+                    format!(
+                        "{name}{{instance={:?}}}",
+                        a["labels"]["instance"].as_str().unwrap_or("")
+                    )
                 })
             })
             .collect();
-        f.evidence.push(Evidence::new("GET /api/v1/alerts (firing)", if firing.is_empty() { "none".to_owned() } else { firing.join(" ") }));
+        f.evidence.push(Evidence::new(
+            "GET /api/v1/alerts (firing)",
+            if firing.is_empty() {
+                "none".to_owned()
+            } else {
+                firing.join(" ")
+            },
+        ));
         if !firing.is_empty() {
-            f.problems.push(format!("firing on this deployment: {}", firing.join(", ")));
+            f.problems
+                .push(format!("firing on this deployment: {}", firing.join(", ")));
         }
-        f.finish(format!("{} alerts loaded and healthy, none firing", wanted.len()))
+        f.finish(format!(
+            "{} alerts loaded and healthy, none firing",
+            wanted.len()
+        ))
     }
 }
 

@@ -8,8 +8,14 @@ use std::path::Path;
 /// Embedded `grafana/dashboards/*.json` (a unit test fails when a file is
 /// added there and not here).
 const DASHBOARDS: &[(&str, &str)] = &[
-    ("redis-overview.json", include_str!("../../../../grafana/dashboards/redis-overview.json")),
-    ("redis-ha.json", include_str!("../../../../grafana/dashboards/redis-ha.json")),
+    (
+        "redis-overview.json",
+        include_str!("../../../../grafana/dashboards/redis-overview.json"),
+    ),
+    (
+        "redis-ha.json",
+        include_str!("../../../../grafana/dashboards/redis-ha.json"),
+    ),
 ];
 const RULES: &[(&str, &str)] = &[(
     "redis.yml",
@@ -56,7 +62,11 @@ impl Sources {
             let mut files = Vec::new();
             for entry in entries.flatten() {
                 let p = entry.path();
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_owned();
+                let name = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("")
+                    .to_owned();
                 if ext.iter().any(|x| name.ends_with(x)) {
                     let text = std::fs::read_to_string(&p)
                         .map_err(|e| format!("failed to read {}: {e}", p.display()))?;
@@ -92,7 +102,10 @@ impl Sources {
             .filter(|l| !l.trim_start().starts_with('#'))
             .filter_map(|l| {
                 let l = l.trim_start();
-                l.strip_prefix("- ").unwrap_or(l).trim_start().strip_prefix("uid:")
+                l.strip_prefix("- ")
+                    .unwrap_or(l)
+                    .trim_start()
+                    .strip_prefix("uid:")
             })
             .map(|u| u.trim().trim_matches('"').trim_matches('\'').to_owned())
             .collect()
@@ -108,8 +121,16 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../grafana");
         let on_disk = Sources::load(&root).unwrap();
         let embedded = Sources::embedded();
-        assert_eq!(on_disk.dashboards.len(), embedded.dashboards.len(), "embed every grafana/dashboards file");
-        assert_eq!(on_disk.rules.len(), embedded.rules.len(), "embed every rules file");
+        assert_eq!(
+            on_disk.dashboards.len(),
+            embedded.dashboards.len(),
+            "embed every grafana/dashboards file"
+        );
+        assert_eq!(
+            on_disk.rules.len(),
+            embedded.rules.len(),
+            "embed every rules file"
+        );
         assert!(embedded.alert_names().len() >= 20);
         assert!(embedded.alert_names().contains(&"RedisDown".to_owned()));
         assert_eq!(embedded.datasource_uids(), ["redis-prometheus"]);
@@ -118,6 +139,9 @@ mod tests {
     #[test]
     fn missing_directory_is_one_clear_error() {
         let e = Sources::load(Path::new("/nonexistent/grafana")).unwrap_err();
-        assert!(e.starts_with("failed to read /nonexistent/grafana/dashboards"), "{e}");
+        assert!(
+            e.starts_with("failed to read /nonexistent/grafana/dashboards"),
+            "{e}"
+        );
     }
 }
