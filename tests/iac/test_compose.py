@@ -825,3 +825,70 @@ def test_render_refuses_unsafe_password(docker_ready, tmp_path):
             assert "REDIS_ADMIN_PASSWORD" in out.stderr and "openssl rand -hex 32" in out.stderr, out.stderr
         finally:
             d.compose("down", "-v", "--remove-orphans", timeout=120)
+
+
+# ---------------------------------------------------------------- live: monitoring
+
+OFFLINE_MONITORING_IMAGES = {
+    "EXPORTER_IMAGE": "redis-readiness/redis_exporter:debian",
+    "PROMETHEUS_IMAGE": "redis-readiness/prometheus:debian",
+}
+
+
+def prometheus_query(expr: str) -> list:
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://127.0.0.1:{MONITORING['prometheus']}/api/v1/query?query={urllib.parse.quote(expr)}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.load(r)["data"]["result"]
+    except OSError:
+        return []
+
+
+def test_live_sentinel_with_monitoring_passes_verify_monitoring_checks(docker_ready, tmp_path):
+    """`--profile sentinel --profile monitoring` without Grafana (no image
+    offline): the exporter scrapes all six nodes as `exporter`, Prometheus
+    loads the rules, and `verify --prometheus` passes every monitoring.*
+    check against it."""
+    images = {k: os.environ.get(k) or v for k, v in OFFLINE_MONITORING_IMAGES.items()}
+    for image in images.values():
+        if run([tool("docker"), "image", "inspect", image], timeout=60).returncode != 0:
+            skip_or_fail(f"image {image} missing: run scripts/build-offline-images.sh (or set EXPORTER_IMAGE/PROMETHEUS_IMAGE)")
+    spec = PROFILES["sentinel"]
+    services = [*spec["data"], *spec["sentinels"], "exporter", "prometheus"]
+    with exclusive():
+        busy = [p for p in [*spec["data"].values(), *spec["sentinels"].values(), *MONITORING.values()] if port_in_use(p)]
+        if busy:
+            pytest.fail(f"127.0.0.1 ports {busy} already in use: stop whatever listens there")
+        d = Deployment(docker_ready, "sentinel", tmp_path)
+        with open(d.env_file, "a") as f:
+            f.write("".join(f"{k}={v}\n" for k, v in images.items()))
+        both = ("--profile", "monitoring")
+        try:
+            up = d.compose(*both, "up", "-d", "--wait", "--wait-timeout", "90", *services, timeout=180)
+            if up.returncode != 0:
+                pytest.fail(f"up --wait failed:\n{up.stderr}\n{d.diagnostics()}")
+            eventually(
+                lambda: len(prometheus_query("redis_up == 1")) == 6
+                and len(prometheus_query("redis_sentinel_master_ckquorum_status == 1")) == 3
+                # two scrapes 15 s apart inside every rate()/increase() window
+                and len(prometheus_query("count_over_time(redis_up[1m]) >= 2")) == 6,
+                timeout=90, interval=2, what="Prometheus to scrape all six nodes twice",
+            )
+            target = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in spec["sentinels"].values()) + "/mymaster"
+            out = run([verify_binary(), "--target", target, "--user", "admin", "--password-file", d.admin_password_file,
+                       "--prometheus", f"http://127.0.0.1:{MONITORING['prometheus']}", "--format", "json"],
+                      env=base_env(), timeout=180)
+            report = json.loads(out.stdout)
+            monitoring = {c["id"]: (c["status"], c["message"]) for c in report["checks"] if c["id"].startswith("monitoring.")}
+            assert len(monitoring) == 5 and {s for s, _ in monitoring.values()} == {"pass"}, json.dumps(monitoring, indent=1)
+            for pw in d.passwords.values():
+                assert pw not in out.stdout + out.stderr
+            # No scrape of the exporter was refused by ACL.
+            for port in spec["data"].values():
+                assert "exporter" not in d.cli(port, "ACL", "LOG"), f"ACL LOG on {port} names the exporter"
+        finally:
+            down = d.compose(*both, "down", "-v", "--remove-orphans", "-t", "20", timeout=180)
+            assert down.returncode == 0, f"down -v failed for {d.project}: {down.stderr}"
