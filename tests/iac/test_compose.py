@@ -44,7 +44,10 @@ PASSWORD_VARS = (
 )
 # The toolkit's own credential variables (verify, loadtest): kept out of
 # every command here so a developer's shell cannot change what runs.
-TOOLKIT_VARS = ("REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "REDIS_IMAGE", "REDIS_MAXMEMORY")
+TOOLKIT_VARS = (
+    "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "REDIS_IMAGE", "REDIS_MAXMEMORY",
+    "EXPORTER_IMAGE", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE",
+)
 # What each profile must run: data nodes and sentinels with their port.
 STANDALONE = {"redis": 6379}
 SENTINEL_DATA = {"redis-1": 6381, "redis-2": 6382, "redis-3": 6383}
@@ -211,6 +214,66 @@ def test_config_cluster_init(compose_bin):
     # Cluster bus ports (port + 10000) stay inside the compose network.
     published = {p["published"] for s in services.values() for p in s.get("ports", [])}
     assert not published & {str(p + 10000) for p in CLUSTER.values()}
+
+
+MONITORING = {"exporter": 9121, "prometheus": 9090, "grafana": 3000}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_config_monitoring_composes_with_every_profile(compose_bin, profile):
+    """`--profile <p> --profile monitoring`: the profile's services plus the
+    exporter, Prometheus and Grafana, official images by default, ports on
+    127.0.0.1, the exporter as `exporter` with its passwords from a file."""
+    env = base_env(**dummy_passwords())
+    out = compose(compose_bin, "--profile", profile, "--profile", "monitoring", "config", "--format", "json", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    cfg = json.loads(out.stdout)
+    services = cfg["services"]
+    spec = PROFILES[profile]
+    assert set(services) == {spec["render"], *spec["data"], *spec["sentinels"], *spec["oneshot"], *MONITORING}
+    images = {n: services[n]["image"] for n in MONITORING}
+    assert images == {"exporter": "oliver006/redis_exporter:v1.67.0", "prometheus": "prom/prometheus:v2.55.1", "grafana": "grafana/grafana:11.3.0"}
+    for name, port in MONITORING.items():
+        svc = services[name]
+        assert svc["ports"] == [{"mode": "ingress", "host_ip": "127.0.0.1", "target": port, "published": str(port), "protocol": "tcp"}], name
+        assert "ALL" in svc["cap_drop"] and "no-new-privileges:true" in svc["security_opt"], name
+        argv = json.dumps([svc.get("entrypoint"), svc.get("command")])
+        assert not [pw for pw in dummy_passwords().values() if pw in argv], f"{name}: a password on a command line"
+    exporter = services["exporter"]["command"]
+    assert {"-redis.user=exporter", "-config-command=-", "-redis.password-file=/run/exporter/passwords.json"} <= set(exporter)
+    assert services["exporter"]["configs"][0]["target"] == "/run/exporter/passwords.json"
+    # The password map holds every node any profile runs, keyed as Prometheus
+    # asks for them (/scrape?target=redis://<service>:<port>).
+    passwords = json.loads(cfg["configs"]["exporter-passwords"]["content"])
+    every_node = {n: p for s in PROFILES.values() for n, p in {**s["data"], **s["sentinels"]}.items()}
+    assert passwords == {f"redis://{n}:{p}": dummy_passwords()["REDIS_EXPORTER_PASSWORD"] for n, p in every_node.items()}
+    mounts = {m["target"]: m for m in services["prometheus"]["volumes"]}
+    assert Path(mounts["/etc/prometheus/rules"]["source"]) == REPO_ROOT / "grafana" / "prometheus" / "rules"
+    assert Path(mounts["/etc/prometheus/prometheus.yml"]["source"]) == REPO_ROOT / "grafana" / "prometheus" / "prometheus.yml"
+    mounts = {m["target"]: m for m in services["grafana"]["volumes"]}
+    assert Path(mounts["/etc/grafana/provisioning"]["source"]) == REPO_ROOT / "grafana" / "provisioning"
+    assert Path(mounts["/var/lib/grafana/dashboards"]["source"]) == REPO_ROOT / "grafana" / "dashboards"
+
+
+def test_prometheus_config_finds_every_node_of_every_profile():
+    yaml = pytest.importorskip("yaml")
+    prom = yaml.safe_load((REPO_ROOT / "grafana" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in prom["scrape_configs"]}
+    def found(job: str) -> dict[str, int]:
+        return {n: sd["port"] for sd in jobs[job]["dns_sd_configs"] for n in sd["names"]}
+    data = {n: p for s in PROFILES.values() for n, p in s["data"].items()}
+    sentinels = {n: p for s in PROFILES.values() for n, p in s["sentinels"].items()}
+    assert found("redis") == data and found("redis-sentinel") == sentinels
+    assert jobs["redis"]["metrics_path"] == jobs["redis-sentinel"]["metrics_path"] == "/scrape"
+    assert prom["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+
+
+def test_config_monitoring_images_come_from_variables(compose_bin):
+    env = base_env(**dummy_passwords(), EXPORTER_IMAGE="e.invalid/x:1", PROMETHEUS_IMAGE="p.invalid/y:2", GRAFANA_IMAGE="g.invalid/z:3")
+    out = compose(compose_bin, "--profile", "monitoring", "config", "--format", "json", env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    services = json.loads(out.stdout)["services"]
+    assert {n: s["image"] for n, s in services.items()} == {"exporter": "e.invalid/x:1", "prometheus": "p.invalid/y:2", "grafana": "g.invalid/z:3"}
 
 
 def test_config_image_comes_from_redis_image(compose_bin):
@@ -762,3 +825,70 @@ def test_render_refuses_unsafe_password(docker_ready, tmp_path):
             assert "REDIS_ADMIN_PASSWORD" in out.stderr and "openssl rand -hex 32" in out.stderr, out.stderr
         finally:
             d.compose("down", "-v", "--remove-orphans", timeout=120)
+
+
+# ---------------------------------------------------------------- live: monitoring
+
+OFFLINE_MONITORING_IMAGES = {
+    "EXPORTER_IMAGE": "redis-readiness/redis_exporter:debian",
+    "PROMETHEUS_IMAGE": "redis-readiness/prometheus:debian",
+}
+
+
+def prometheus_query(expr: str) -> list:
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://127.0.0.1:{MONITORING['prometheus']}/api/v1/query?query={urllib.parse.quote(expr)}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.load(r)["data"]["result"]
+    except OSError:
+        return []
+
+
+def test_live_sentinel_with_monitoring_passes_verify_monitoring_checks(docker_ready, tmp_path):
+    """`--profile sentinel --profile monitoring` without Grafana (no image
+    offline): the exporter scrapes all six nodes as `exporter`, Prometheus
+    loads the rules, and `verify --prometheus` passes every monitoring.*
+    check against it."""
+    images = {k: os.environ.get(k) or v for k, v in OFFLINE_MONITORING_IMAGES.items()}
+    for image in images.values():
+        if run([tool("docker"), "image", "inspect", image], timeout=60).returncode != 0:
+            skip_or_fail(f"image {image} missing: run scripts/build-offline-images.sh (or set EXPORTER_IMAGE/PROMETHEUS_IMAGE)")
+    spec = PROFILES["sentinel"]
+    services = [*spec["data"], *spec["sentinels"], "exporter", "prometheus"]
+    with exclusive():
+        busy = [p for p in [*spec["data"].values(), *spec["sentinels"].values(), *MONITORING.values()] if port_in_use(p)]
+        if busy:
+            pytest.fail(f"127.0.0.1 ports {busy} already in use: stop whatever listens there")
+        d = Deployment(docker_ready, "sentinel", tmp_path)
+        with open(d.env_file, "a") as f:
+            f.write("".join(f"{k}={v}\n" for k, v in images.items()))
+        both = ("--profile", "monitoring")
+        try:
+            up = d.compose(*both, "up", "-d", "--wait", "--wait-timeout", "90", *services, timeout=180)
+            if up.returncode != 0:
+                pytest.fail(f"up --wait failed:\n{up.stderr}\n{d.diagnostics()}")
+            eventually(
+                lambda: len(prometheus_query("redis_up == 1")) == 6
+                and len(prometheus_query("redis_sentinel_master_ckquorum_status == 1")) == 3
+                # two scrapes 15 s apart inside every rate()/increase() window
+                and len(prometheus_query("count_over_time(redis_up[1m]) >= 2")) == 6,
+                timeout=90, interval=2, what="Prometheus to scrape all six nodes twice",
+            )
+            target = "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in spec["sentinels"].values()) + "/mymaster"
+            out = run([verify_binary(), "--target", target, "--user", "admin", "--password-file", d.admin_password_file,
+                       "--prometheus", f"http://127.0.0.1:{MONITORING['prometheus']}", "--format", "json"],
+                      env=base_env(), timeout=180)
+            report = json.loads(out.stdout)
+            monitoring = {c["id"]: (c["status"], c["message"]) for c in report["checks"] if c["id"].startswith("monitoring.")}
+            assert len(monitoring) == 5 and {s for s, _ in monitoring.values()} == {"pass"}, json.dumps(monitoring, indent=1)
+            for pw in d.passwords.values():
+                assert pw not in out.stdout + out.stderr
+            # No scrape of the exporter was refused by ACL.
+            for port in spec["data"].values():
+                assert "exporter" not in d.cli(port, "ACL", "LOG"), f"ACL LOG on {port} names the exporter"
+        finally:
+            down = d.compose(*both, "down", "-v", "--remove-orphans", "-t", "20", timeout=180)
+            assert down.returncode == 0, f"down -v failed for {d.project}: {down.stderr}"

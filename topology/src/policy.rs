@@ -174,6 +174,7 @@ pub fn render_sentinel_conf(c: &Credentials, p: &SentinelParams) -> Result<Strin
             ("ANNOUNCE_PORT", p.peer.announce_port.to_string()),
             ("ADMIN_PASSWORD", c.admin.acl_hash()),
             ("APP_PASSWORD", c.app.acl_hash()),
+            ("EXPORTER_PASSWORD", c.exporter.acl_hash()),
             ("SENTINEL_PASSWORD", c.sentinel.acl_hash()),
             ("SENTINEL_SECRET", quote(c.sentinel.expose())),
             ("MASTER_NAME", p.master_name.clone()),

@@ -36,6 +36,8 @@ pub enum Area {
     Sentinel,
     /// Redis Cluster.
     Cluster,
+    /// Exporter, Prometheus rules and dashboards (`--prometheus`).
+    Monitoring,
 }
 
 impl Area {
@@ -53,6 +55,7 @@ impl Area {
             Area::Repl => "repl",
             Area::Sentinel => "sentinel",
             Area::Cluster => "cluster",
+            Area::Monitoring => "monitoring",
         }
     }
 }

@@ -46,6 +46,16 @@ pub struct Cli {
     #[arg(long, short = 'o', value_name = "FILE", global = true)]
     pub output: Option<PathBuf>,
 
+    /// Prometheus that scrapes the deployment (http://host:port): enables
+    /// the monitoring.* checks, which skip without it.
+    #[arg(long, value_name = "URL", global = true)]
+    pub prometheus: Option<String>,
+
+    /// Dashboards, rules and provisioning to check against Prometheus: a
+    /// directory laid out like grafana/ (default: the built-in copy).
+    #[arg(long, value_name = "DIR", global = true, requires = "prometheus")]
+    pub grafana_dir: Option<PathBuf>,
+
     /// Seconds to wait for a connection.
     #[arg(long, default_value_t = 3.0, value_name = "SECONDS", global = true)]
     pub connect_timeout: f64,

@@ -111,6 +111,18 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// `[drills]`: writers, timers and budgets of `verify drill`.
     pub drills: DrillSettings,
+    /// `--prometheus` / `--grafana-dir`; `None` skips the monitoring.* checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSettings>,
+}
+
+/// Where the monitoring.* checks look.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MonitoringSettings {
+    /// Base URL of the Prometheus that scrapes the deployment.
+    pub prometheus: String,
+    /// A directory laid out like `grafana/`; `None` = the built-in copy.
+    pub grafana_dir: Option<PathBuf>,
 }
 
 /// `[drills]`: how drills load the deployment and what they may cost.
@@ -226,6 +238,7 @@ impl Settings {
             topology: raw.topology,
             config_file: Some(path.to_owned()),
             drills: raw.drills,
+            monitoring: None,
         })
     }
 }

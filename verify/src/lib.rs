@@ -22,6 +22,7 @@ pub mod exit;
 pub mod fleet;
 pub mod info;
 pub mod probe;
+pub mod prom;
 pub mod report;
 pub mod runner;
 
@@ -183,6 +184,12 @@ pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, String> {
     }
     if let Some(u) = &cli.app_user {
         settings.app_user = Some(u.clone());
+    }
+    if let Some(url) = &cli.prometheus {
+        settings.monitoring = Some(config::MonitoringSettings {
+            prometheus: url.clone(),
+            grafana_dir: cli.grafana_dir.clone(),
+        });
     }
     Ok(settings)
 }

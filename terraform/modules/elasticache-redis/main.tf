@@ -32,13 +32,12 @@ locals {
   # The roles of redis-conf/users.acl. ElastiCache takes passwords through its
   # API (never in the access string), refuses reset* rules and restricted
   # commands such as CONFIG, and runs replication and failover itself, so the
-  # `replication` and `sentinel` users and exporter's +config|get have no
-  # counterpart here. The test derives
+  # `replication` and `sentinel` users have no counterpart here. The test derives
   # these strings from users.acl and fails when they differ.
   rbac_access_strings = {
     admin    = "on ~* &* +@all"
     app      = "on ~* &* +@all -@dangerous -@admin +role"
-    exporter = "on -@all +ping +auth +hello +select +client|setname +info +slowlog|get +slowlog|len +latency|latest +latency|histogram +client|list +client|info +cluster|info +dbsize +role +memory|stats"
+    exporter = "on -@all +ping +auth +client|setname +info +slowlog|get +slowlog|len +latency|latest +latency|histogram +cluster|info +command|info"
   }
   # ElastiCache requires a user named "default" in every user group. This one
   # is off and has no permissions: an unauthenticated client can do nothing.

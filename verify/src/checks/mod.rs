@@ -42,6 +42,7 @@ mod cluster;
 mod config;
 mod conn;
 mod memory;
+pub mod monitoring;
 mod net;
 mod persistence;
 mod repl;
@@ -87,6 +88,11 @@ pub static REGISTRY: &[&dyn Check] = &[
     &cluster::Spread,
     &cluster::FullCoverage,
     &cluster::NodeTimeout,
+    &monitoring::ExporterUp,
+    &monitoring::ExporterLeastPrivilege,
+    &monitoring::MetricsMatch,
+    &monitoring::Dashboards,
+    &monitoring::Rules,
 ];
 
 /// Every check id, for config validation.
