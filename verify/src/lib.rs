@@ -21,7 +21,10 @@ pub mod drill;
 pub mod exit;
 pub mod fleet;
 pub mod info;
+pub mod model;
 pub mod probe;
+pub mod provider;
+pub mod reply;
 pub mod report;
 pub mod runner;
 

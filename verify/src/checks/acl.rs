@@ -40,7 +40,7 @@ impl DangerousCommands {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
         let whoami = match ctx.whoami().await {
             Ok(u) => u,
-            Err(e) => return Outcome::error(format!("ACL WHOAMI failed: {}", e.reason())),
+            Err(e) => return ctx.withheld("ACL WHOAMI", &e).await,
         };
         let Resolved {
             user,
