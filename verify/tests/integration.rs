@@ -14,5 +14,6 @@ mod integration {
     pub mod deployments;
     pub mod drills;
     pub mod safety;
+    pub mod security;
     pub mod topologies;
 }

@@ -1,0 +1,77 @@
+//! Security in depth, live: the full suite run with less than admin (the
+//! policy's `app` and `exporter` users) reports no `error` and exits 0, and
+//! each weakness the security checks guard against, applied to a launched
+//! hardened deployment, fails the run with the right id. One deployment is
+//! shared by every run to keep the wall time small.
+
+use super::common::*;
+use serde_json::Value;
+use topology::{Deployment, Launcher, Profile, Secret};
+
+/// Runs the suite against `d` as `user` with `password`.
+fn verify_as(d: &Deployment, user: &str, password: &Secret, extra: &[&str]) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), password).display().to_string();
+    let url = format!("redis://{}", d.target.address());
+    let mut args = vec!["--target", &url, "--user", user, "--password-file", &pw];
+    args.extend_from_slice(extra);
+    run_json(&args)
+}
+
+/// Sends one command as admin (test set-up only: the verifier never does).
+fn admin_cmd(d: &Deployment, args: &[&str]) -> String {
+    let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &d.target.port.to_string(), "--user", "admin"])
+        .env("REDISCLI_AUTH", admin)
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn status_of<'a>(report: &'a Value, id: &str) -> Vec<&'a str> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id)
+        .map(|c| c["status"].as_str().unwrap_or(""))
+        .collect()
+}
+
+fn no_errors(who: &str, code: i32, report: &Value, stderr: &str) {
+    let errors: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "error")
+        .map(|c| format!("{}: {}", c["id"], c["message"]))
+        .collect();
+    assert!(errors.is_empty(), "as {who}: {errors:#?}");
+    assert_eq!(code, 0, "as {who}: {stderr} {report:#}");
+}
+
+#[test]
+fn least_privilege_runs_report_and_weak_variants_fail() {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Hardened, Launcher::Process);
+    let creds = d.credentials.as_ref().unwrap();
+
+    // As the application: INFO, CONFIG and ACL are denied to it, so those
+    // checks are permission skips, never errors.
+    let (code, report, stderr) = verify_as(&d, "app", &creds.app, &[]);
+    no_errors("app", code, &report, &stderr);
+    assert_eq!(status_of(&report, "conn.reachable"), ["pass"], "{report:#}");
+    let skipped = report["summary"]["skip_permission"].as_u64().unwrap();
+    assert!(skipped > 0, "{report:#}");
+    assert!(
+        stderr.contains(&format!("{skipped} for permissions")),
+        "summary line: {stderr}"
+    );
+
+    // As the exporter: it may read INFO and CONFIG GET but not write keys.
+    let (code, report, stderr) = verify_as(&d, "exporter", &creds.exporter, &[]);
+    no_errors("exporter", code, &report, &stderr);
+    assert_eq!(status_of(&report, "conn.reachable"), ["pass"], "{report:#}");
+}
