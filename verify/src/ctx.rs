@@ -191,7 +191,11 @@ impl Ctx {
 
     /// The managed service this node runs on, when its `INFO server` says.
     pub async fn provider(&self) -> Option<Provider> {
-        self.info("server").await.ok().as_ref().and_then(Provider::detect)
+        self.info("server")
+            .await
+            .ok()
+            .as_ref()
+            .and_then(Provider::detect)
     }
 
     /// The outcome of a check whose evidence `command` was not available:
@@ -284,8 +288,8 @@ impl Ctx {
 /// (container commands are granted per subcommand).
 pub fn acl_rule_for(command: &str) -> String {
     const CONTAINERS: &[&str] = &[
-        "acl", "client", "cluster", "command", "config", "debug", "function", "latency",
-        "memory", "module", "object", "script", "slowlog", "xinfo",
+        "acl", "client", "cluster", "command", "config", "debug", "function", "latency", "memory",
+        "module", "object", "script", "slowlog", "xinfo",
     ];
     let mut words = command.split_whitespace().map(str::to_ascii_lowercase);
     let first = words.next().unwrap_or_default();

@@ -9,6 +9,7 @@
 //! probes use `ACL DRYRUN` or `MULTI`/`DISCARD` ([`probe`]); the only keys it
 //! writes live under one random prefix per run and carry a TTL.
 
+pub mod caps;
 pub mod check;
 pub mod checks;
 pub mod cli;

@@ -79,6 +79,8 @@ mod tests {
         assert_eq!(Provider::detect(&up), Some(Provider::Upstash));
         let plain = Info::parse("redis_version:7.0.15\r\nos:Linux 6.1.0 x86_64\r\n");
         assert_eq!(Provider::detect(&plain), None);
-        assert!(Provider::ElastiCache.control("CONFIG GET maxmemory").contains("parameter group"));
+        assert!(Provider::ElastiCache
+            .control("CONFIG GET maxmemory")
+            .contains("parameter group"));
     }
 }

@@ -65,11 +65,16 @@ mod tests {
 
     #[test]
     fn reads_codes_and_removed_commands() {
-        assert_eq!(code_of("NOPERM User app has no permissions"), ErrorCode::NoPerm);
+        assert_eq!(
+            code_of("NOPERM User app has no permissions"),
+            ErrorCode::NoPerm
+        );
         assert!(is_unknown_command(
             "ERR unknown command 'CONFIG', with args beginning with: 'GET' 'maxmemory' "
         ));
-        assert!(is_unknown_command("ERR unknown subcommand 'GETUSER'. Try ACL HELP."));
+        assert!(is_unknown_command(
+            "ERR unknown subcommand 'GETUSER'. Try ACL HELP."
+        ));
         assert!(!is_unknown_command("ERR syntax error"));
         assert!(!is_unknown_command("NOPERM unknown command"));
     }

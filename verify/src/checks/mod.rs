@@ -57,6 +57,8 @@ pub static REGISTRY: &[&dyn Check] = &[
     &auth::Required,
     &auth::DefaultUser,
     &acl::DangerousCommands,
+    &acl::LeastPrivilege,
+    &acl::Scripting,
     &net::ProtectedMode,
     &net::Bind,
     &config::DebugModuleCommands,

@@ -16,6 +16,7 @@ const WEAK_MUST_FAIL: &[&str] = &[
     "auth.required",
     "auth.default-user",
     "acl.dangerous-commands",
+    "acl.least-privilege",
     "net.protected-mode",
     "config.debug-module-commands",
     "config.protected-configs",

@@ -9,7 +9,12 @@ use serde_json::Value;
 use topology::{Deployment, Launcher, Profile, Secret};
 
 /// Runs the suite against `d` as `user` with `password`.
-fn verify_as(d: &Deployment, user: &str, password: &Secret, extra: &[&str]) -> (i32, Value, String) {
+fn verify_as(
+    d: &Deployment,
+    user: &str,
+    password: &Secret,
+    extra: &[&str],
+) -> (i32, Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), password).display().to_string();
     let url = format!("redis://{}", d.target.address());
@@ -22,7 +27,14 @@ fn verify_as(d: &Deployment, user: &str, password: &Secret, extra: &[&str]) -> (
 fn admin_cmd(d: &Deployment, args: &[&str]) -> String {
     let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
     let out = std::process::Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &d.target.port.to_string(), "--user", "admin"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &d.target.port.to_string(),
+            "--user",
+            "admin",
+        ])
         .env("REDISCLI_AUTH", admin)
         .args(args)
         .output()
@@ -74,4 +86,104 @@ fn least_privilege_runs_report_and_weak_variants_fail() {
     let (code, report, stderr) = verify_as(&d, "exporter", &creds.exporter, &[]);
     no_errors("exporter", code, &report, &stderr);
     assert_eq!(status_of(&report, "conn.reachable"), ["pass"], "{report:#}");
+}
+
+/// (what, command that applies it, command that undoes it, ids that fail).
+type Variant<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+
+fn failing_ids(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn weak_acl_variants_fail_with_the_right_id() {
+    let rt = runtime();
+    let d = launch(&rt, Profile::Hardened, Launcher::Process);
+    let dir = tempfile::tempdir().unwrap();
+
+    // The server's own @dangerous table has no command outside a group.
+    let listed = admin_cmd(&d, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "dangerous"]);
+    let orphans: Vec<&str> = listed
+        .lines()
+        .filter(|n| verify::caps::groups_of(n)[0].id == "unclassified")
+        .collect();
+    assert!(listed.lines().count() > 50, "{listed}");
+    assert!(
+        orphans.is_empty(),
+        "@dangerous commands in no capability: {orphans:?}"
+    );
+
+    let (code, report, stderr) = verify_deployment(&d, dir.path(), &[]);
+    for id in [
+        "acl.dangerous-commands",
+        "acl.least-privilege",
+        "acl.scripting",
+    ] {
+        assert_eq!(status_of(&report, id), ["pass"], "{id}: {report:#}");
+    }
+    assert!(code == 0, "{stderr}");
+
+    // Each weakness alone, then undone, on the same deployment.
+    let variants: &[Variant] = &[
+        (
+            "an alias left allowed",
+            &["ACL", "SETUSER", "app", "+slaveof"],
+            &["ACL", "SETUSER", "app", "-slaveof"],
+            &["acl.dangerous-commands"],
+        ),
+        (
+            "a nopass user",
+            &[
+                "ACL",
+                "SETUSER",
+                "guest",
+                "on",
+                "nopass",
+                "~cache:*",
+                "resetchannels",
+                "-@all",
+                "+get",
+            ],
+            &["ACL", "DELUSER", "guest"],
+            &["acl.least-privilege"],
+        ),
+        (
+            "a second admin-power user",
+            &[
+                "ACL",
+                "SETUSER",
+                "ops",
+                "on",
+                ">ops-password-for-test",
+                "~*",
+                "&*",
+                "+@all",
+            ],
+            &["ACL", "DELUSER", "ops"],
+            &["acl.least-privilege", "acl.scripting"],
+        ),
+    ];
+    for (what, apply, undo, ids) in variants {
+        assert_eq!(admin_cmd(&d, apply), "OK", "{what}");
+        let (code, report, stderr) = verify_deployment(&d, dir.path(), &[]);
+        admin_cmd(&d, undo);
+        let failing = failing_ids(&report);
+        assert_eq!(code, 1, "{what}: {stderr}");
+        for id in *ids {
+            assert!(
+                failing.iter().any(|f| f == id),
+                "{what}: {id} should fail, failing: {failing:?}"
+            );
+        }
+        assert!(
+            !stderr.contains("ops-password-for-test")
+                && !report.to_string().contains("ops-password-for-test")
+        );
+    }
 }
