@@ -26,7 +26,7 @@
 //! max_unavailability_ms = 5000
 //! ```
 
-use crate::check::Severity;
+use crate::model::Severity;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,10 @@
 
 use crate::config::Settings;
 use crate::info::Info;
+use crate::model::{Outcome, Withheld};
 use crate::probe::Permission;
+use crate::provider::Provider;
+pub use crate::reply::{code_of, error_text, value_text};
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 use std::collections::HashMap;
@@ -130,13 +133,7 @@ impl Ctx {
                 for a in &argv[1..] {
                     cmd.arg(a);
                 }
-                match cmd.query_async::<Value>(&mut conn).await {
-                    Ok(Value::ServerError(e)) => {
-                        Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
-                    }
-                    Ok(v) => Ok(v),
-                    Err(e) => Err(error_text(&e)),
-                }
+                crate::reply::server_result(cmd.query_async::<Value>(&mut conn).await)
             }
         }
     }
@@ -186,6 +183,57 @@ impl Ctx {
         }
     }
 
+    /// The user the verifier logged in as, from its own target (no command
+    /// needed: `ACL WHOAMI` itself may be denied).
+    pub fn login_user(&self) -> &str {
+        self.target.user.as_deref().unwrap_or("default")
+    }
+
+    /// The managed service this node runs on, when its `INFO server` says.
+    pub async fn provider(&self) -> Option<Provider> {
+        self.info("server")
+            .await
+            .ok()
+            .as_ref()
+            .and_then(Provider::detect)
+    }
+
+    /// The outcome of a check whose evidence `command` was not available:
+    /// a skip saying who withheld it and what would allow it, or an error
+    /// when the reason is not permissions.
+    pub async fn withheld(&self, command: &str, why: &Unavailable) -> Outcome {
+        let Unavailable::Denied(reply) = why else {
+            return Outcome::error(format!("{command} failed: {}", why.reason()));
+        };
+        if code_of(reply) == topology::ErrorCode::NoPerm {
+            return Outcome::withheld(
+                Withheld::Permission,
+                format!(
+                    "{command} denied to `{}`: run as `admin`, or grant `{}`",
+                    self.login_user(),
+                    acl_rule_for(command)
+                ),
+            );
+        }
+        match self.provider().await {
+            Some(p) => Outcome::withheld(
+                Withheld::Provider,
+                format!(
+                    "{command} blocked by {}: its equivalent control is {}",
+                    p.name(),
+                    p.control(command)
+                ),
+            ),
+            None => Outcome::withheld(
+                Withheld::Provider,
+                format!(
+                    "{command} is not available here (removed or renamed by the server's operator or provider: {})",
+                    topology::client::one_line(reply)
+                ),
+            ),
+        }
+    }
+
     /// The user the verifier is authenticated as (`ACL WHOAMI`).
     pub async fn whoami(&self) -> Result<String, Unavailable> {
         self.cached(&["ACL", "WHOAMI"])
@@ -205,13 +253,10 @@ impl Ctx {
                 let mut conn = topology::connect_anonymous(&self.target, timeouts)
                     .await
                     .map_err(|e| e.to_string())?;
-                match redis::cmd("PING").query_async::<Value>(&mut conn).await {
-                    Ok(Value::ServerError(e)) => {
-                        Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
-                    }
-                    Ok(v) => Ok(value_text(&v)),
-                    Err(e) => Err(error_text(&e)),
-                }
+                crate::reply::server_result(
+                    redis::cmd("PING").query_async::<Value>(&mut conn).await,
+                )
+                .map(|v| value_text(&v))
             }
         }
     }
@@ -239,42 +284,25 @@ impl Ctx {
     }
 }
 
+/// The ACL rule that would allow `command`: `+info`, `+config|get`, …
+/// (container commands are granted per subcommand).
+pub fn acl_rule_for(command: &str) -> String {
+    const CONTAINERS: &[&str] = &[
+        "acl", "client", "cluster", "command", "config", "debug", "function", "latency", "memory",
+        "module", "object", "script", "slowlog", "xinfo",
+    ];
+    let mut words = command.split_whitespace().map(str::to_ascii_lowercase);
+    let first = words.next().unwrap_or_default();
+    match words.next() {
+        Some(sub) if CONTAINERS.contains(&first.as_str()) => format!("+{first}|{sub}"),
+        _ => format!("+{first}"),
+    }
+}
+
 /// One prefix per run: `__verify:<random hex>:`.
 fn run_prefix() -> String {
     use rand::Rng;
     format!("__verify:{:016x}:", rand::rng().random::<u64>())
-}
-
-/// Text of a simple reply value.
-pub fn value_text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Okay => "OK".to_owned(),
-        Value::Int(i) => i.to_string(),
-        Value::Nil => "(nil)".to_owned(),
-        Value::VerbatimString { text, .. } => text.clone(),
-        Value::Array(items) | Value::Set(items) => {
-            items.iter().map(value_text).collect::<Vec<_>>().join(" ")
-        }
-        Value::ServerError(e) => format!("{} {}", e.code(), e.details().unwrap_or("")),
-        other => format!("{other:?}"),
-    }
-}
-
-/// The server's error code in an error text as [`Ctx::cmd`] returns it
-/// (`CODE detail`); callers match codes, never the wording.
-pub fn code_of(error: &str) -> topology::ErrorCode {
-    topology::ReplyError::parse(error).code
-}
-
-/// Text of a client error without the "An error was signalled by the
-/// server" wrapping.
-pub fn error_text(e: &redis::RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        _ => e.to_string(),
-    }
 }
 
 /// Reads a [`Ctx::cmd`] error: refused by the ACL (`NOPERM`) or by a
@@ -282,12 +310,7 @@ pub fn error_text(e: &redis::RedisError) -> String {
 /// CONFIG with `ERR unknown command`; `SENTINEL …` and `CLUSTER …` answer
 /// `ERR unknown subcommand`) is "not permitted", anything else a failure.
 pub(crate) fn classify(e: String) -> Unavailable {
-    let reply = topology::ReplyError::parse(&e);
-    let removed = reply.code == topology::ErrorCode::Err && {
-        let d = reply.detail.to_ascii_lowercase();
-        d.starts_with("unknown command") || d.starts_with("unknown subcommand")
-    };
-    if reply.code == topology::ErrorCode::NoPerm || removed {
+    if code_of(&e) == topology::ErrorCode::NoPerm || crate::reply::is_unknown_command(&e) {
         Unavailable::Denied(e)
     } else {
         Unavailable::Failed(e)

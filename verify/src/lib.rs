@@ -9,6 +9,7 @@
 //! probes use `ACL DRYRUN` or `MULTI`/`DISCARD` ([`probe`]); the only keys it
 //! writes live under one random prefix per run and carry a TTL.
 
+pub mod caps;
 pub mod check;
 pub mod checks;
 pub mod cli;
@@ -21,8 +22,11 @@ pub mod drill;
 pub mod exit;
 pub mod fleet;
 pub mod info;
+pub mod model;
 pub mod probe;
 pub mod prom;
+pub mod provider;
+pub mod reply;
 pub mod report;
 pub mod runner;
 

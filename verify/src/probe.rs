@@ -8,7 +8,7 @@
 //!   sends the command only after MULTI answered OK, so a proxy or server
 //!   without transactions never receives it bare.
 
-use crate::ctx::{error_text, value_text};
+use crate::reply::{server_result, value_text};
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
@@ -67,13 +67,7 @@ pub async fn queue_and_discard(conn: &mut MultiplexedConnection, argv: &[&str]) 
             for a in &argv[1..] {
                 cmd.arg(a);
             }
-            match cmd.query_async::<Value>(&mut c).await {
-                Ok(Value::ServerError(e)) => {
-                    Err(format!("{} {}", e.code(), e.details().unwrap_or("")))
-                }
-                Ok(v) => Ok(value_text(&v)),
-                Err(e) => Err(error_text(&e)),
-            }
+            server_result(cmd.query_async::<Value>(&mut c).await).map(|v| value_text(&v))
         }
     };
     match send(vec!["MULTI".into()]).await {

@@ -1,6 +1,6 @@
 //! Runs the registry against a context and collects the report.
 
-use crate::check::{Check, CheckMeta, Outcome, Scope, Severity, Status};
+use crate::check::{Check, CheckMeta, Outcome, Scope, Severity, Status, Withheld};
 use crate::exit;
 use crate::fleet::{Fleet, FleetKind};
 use std::time::{Duration, Instant};
@@ -64,6 +64,11 @@ pub struct Summary {
     pub warn: usize,
     /// Skipped.
     pub skip: usize,
+    /// Of the skips, those whose evidence the verifier's user may not read
+    /// (`NOPERM`): a run with more privileges would judge them.
+    pub skip_permission: usize,
+    /// Of the skips, those whose commands a managed service blocks.
+    pub skip_provider: usize,
     /// Could not evaluate.
     pub error: usize,
 }
@@ -73,6 +78,11 @@ impl Report {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for r in &self.results {
+            match r.outcome.withheld {
+                Some(Withheld::Permission) => s.skip_permission += 1,
+                Some(Withheld::Provider) => s.skip_provider += 1,
+                None => {}
+            }
             match r.outcome.status {
                 Status::Pass => s.pass += 1,
                 Status::Fail => s.fail += 1,
@@ -93,11 +103,24 @@ impl Report {
         s
     }
 
-    /// `N pass, N fail, N warn, N skip, N error; exit N`.
+    /// `N pass, N fail, N warn, N skip (N for permissions, N blocked by
+    /// the provider), N error; exit N`; the parenthesis only when non-empty.
     pub fn summary_line(&self) -> String {
         let s = self.summary();
+        let mut why = Vec::new();
+        if s.skip_permission > 0 {
+            why.push(format!("{} for permissions", s.skip_permission));
+        }
+        if s.skip_provider > 0 {
+            why.push(format!("{} blocked by the provider", s.skip_provider));
+        }
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join(", "))
+        };
         format!(
-            "{} pass, {} fail, {} warn, {} skip, {} error; exit {}",
+            "{} pass, {} fail, {} warn, {} skip{why}, {} error; exit {}",
             s.pass,
             s.fail,
             s.warn,

@@ -15,5 +15,6 @@ mod integration {
     pub mod drill_target;
     pub mod drills;
     pub mod safety;
+    pub mod security;
     pub mod topologies;
 }

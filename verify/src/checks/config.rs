@@ -2,23 +2,17 @@
 
 use super::config_evidence;
 use crate::check::{Applies, Area, CheckMeta, Evidence, Needs, Outcome, Scope, Severity};
-use crate::ctx::{Ctx, Unavailable};
+use crate::ctx::Ctx;
 
 /// Reads several CONFIG parameters, or returns the outcome to report when
-/// CONFIG is not permitted (a skip, as on ElastiCache).
+/// CONFIG is not permitted (a skip naming who withheld it: the ACL, or a
+/// provider such as ElastiCache).
 async fn read_all(ctx: &Ctx, names: &[&str]) -> Result<Vec<(String, Option<String>)>, Outcome> {
     let mut out = Vec::new();
     for name in names {
         match ctx.config_get(name).await {
             Ok(v) => out.push(((*name).to_owned(), v)),
-            Err(Unavailable::Denied(r)) => {
-                return Err(Outcome::skip(format!(
-                    "CONFIG GET {name} not permitted here ({r}); managed services control it"
-                )))
-            }
-            Err(Unavailable::Failed(r)) => {
-                return Err(Outcome::error(format!("CONFIG GET {name} failed: {r}")))
-            }
+            Err(e) => return Err(ctx.withheld(&format!("CONFIG GET {name}"), &e).await),
         }
     }
     Ok(out)

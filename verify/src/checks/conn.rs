@@ -32,21 +32,26 @@ impl Reachable {
             }),
             Err(e) => return Outcome::error(format!("PING failed: {e}")),
         }
-        let server = match ctx.info("server").await {
-            Ok(i) => i,
-            Err(e) => {
-                return Outcome::error(format!("INFO server failed: {}", e.reason())).with(evidence)
+        // Version and role are evidence when this user may read INFO; a
+        // least-privilege user (`-@dangerous` removes INFO) is still judged
+        // on PING and the write round-trip.
+        let server = ctx.info("server").await;
+        let replication = ctx.info("replication").await;
+        match (&server, &replication) {
+            (Ok(server), Ok(replication)) => {
+                evidence.push(info_evidence(
+                    "server",
+                    &[server.show("redis_version"), server.show("redis_mode")],
+                ));
+                evidence.push(info_evidence("replication", &[replication.show("role")]));
             }
-        };
-        let replication = ctx.info("replication").await.unwrap_or_default();
-        evidence.push(info_evidence(
-            "server",
-            &[server.show("redis_version"), server.show("redis_mode")],
-        ));
-        evidence.push(info_evidence("replication", &[replication.show("role")]));
+            (Err(e), _) | (_, Err(e)) => evidence.push(Evidence::new("INFO", e.reason())),
+        }
+        let server = server.unwrap_or_default();
+        let replication = replication.unwrap_or_default();
         let version = server.get("redis_version").unwrap_or("?");
         let role = replication.get("role").unwrap_or("?");
-        if role != "master" {
+        if role != "master" && role != "?" {
             return Outcome::pass(format!(
                 "Redis {version}, role {role} (write round-trip skipped on a replica)"
             ))
@@ -85,6 +90,10 @@ impl Reachable {
                 (Ok(_), Ok(v)) if value_text(&v) == "1" => {
                     Outcome::pass(format!("Redis {version}, role {role}, write round-trip ok")).with(evidence)
                 }
+                (Err(e), _) if role == "?" && crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::ReadOnly => Outcome::pass(format!(
+                    "Redis {version}, a replica (READONLY; INFO not readable by this user)"
+                ))
+                .with(evidence),
                 (Err(e), _) if crate::ctx::code_of(e.as_ref()) == topology::ErrorCode::NoPerm => Outcome::pass(format!(
                     "Redis {version}, role {role} (the verifier's user may not write; round-trip skipped)"
                 ))
@@ -188,6 +197,22 @@ mod tests {
                 Err("CLUSTERDOWN Hash slot not served"),
             );
         assert_eq!(run(&Reachable, c).status, Status::Fail);
+    }
+
+    #[test]
+    fn passes_on_ping_and_write_when_info_is_denied() {
+        let denied = "NOPERM User app has no permissions to run the 'info' command";
+        let c = Captured::default()
+            .reply("PING", Ok(Value::SimpleString("PONG".into())))
+            .reply("INFO server", Err(denied))
+            .reply("INFO replication", Err(denied))
+            .reply("SET __verify:test:probe 1 PX 60000 NX", Ok(Value::Okay))
+            .text("GET __verify:test:probe", "1")
+            .reply("DEL __verify:test:probe", Ok(Value::Int(1)));
+        let o = run(&Reachable, c);
+        assert_eq!(o.status, Status::Pass, "{o:?}");
+        assert!(o.message.contains("write round-trip ok"), "{}", o.message);
+        assert!(o.evidence.iter().any(|e| e.observed.contains("NOPERM")));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub static REGISTRY: &[&dyn Check] = &[
     &auth::Required,
     &auth::DefaultUser,
     &acl::DangerousCommands,
+    &acl::LeastPrivilege,
+    &acl::Scripting,
     &net::ProtectedMode,
     &net::Bind,
     &config::DebugModuleCommands,
@@ -112,9 +114,10 @@ async fn info_fields(
     section: &str,
     fields: &[&str],
 ) -> Result<(crate::info::Info, Evidence), crate::check::Outcome> {
-    let info = ctx.info(section).await.map_err(|e| {
-        crate::check::Outcome::error(format!("INFO {section} failed: {}", e.reason()))
-    })?;
+    let info = match ctx.info(section).await {
+        Ok(info) => info,
+        Err(e) => return Err(ctx.withheld(&format!("INFO {section}"), &e).await),
+    };
     let shown: Vec<String> = fields.iter().map(|f| info.show(f)).collect();
     let evidence = info_evidence(section, &shown);
     Ok((info, evidence))

@@ -46,13 +46,8 @@ pub fn binds_everything(bind: &str) -> bool {
             .any(|a| matches!(*a, "*" | "0.0.0.0" | "::*" | "::"))
 }
 
-fn skip_denied(name: &str, e: &Unavailable) -> Outcome {
-    match e {
-        Unavailable::Denied(r) => Outcome::skip(format!(
-            "CONFIG GET {name} not permitted here ({r}); managed services set it themselves"
-        )),
-        Unavailable::Failed(r) => Outcome::error(format!("CONFIG GET {name} failed: {r}")),
-    }
+async fn skip_denied(ctx: &Ctx, name: &str, e: &Unavailable) -> Outcome {
+    ctx.withheld(&format!("CONFIG GET {name}"), e).await
 }
 
 /// Whether strangers are refused (anonymous PING gets NOAUTH).
@@ -79,7 +74,7 @@ impl ProtectedMode {
         let mode = match ctx.config_get("protected-mode").await {
             Ok(Some(v)) => v,
             Ok(None) => return Outcome::skip("this server has no protected-mode setting"),
-            Err(e) => return skip_denied("protected-mode", &e),
+            Err(e) => return skip_denied(ctx, "protected-mode", &e).await,
         };
         let mut evidence = vec![config_evidence("protected-mode", &mode)];
         if mode == "yes" {
@@ -115,7 +110,7 @@ impl Bind {
         let bind = match ctx.config_get("bind").await {
             Ok(Some(v)) => v,
             Ok(None) => return Outcome::skip("this server has no bind setting"),
-            Err(e) => return skip_denied("bind", &e),
+            Err(e) => return skip_denied(ctx, "bind", &e).await,
         };
         let mut evidence = vec![config_evidence("bind", &bind)];
         if !binds_everything(&bind) {

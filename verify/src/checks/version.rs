@@ -52,15 +52,7 @@ impl KnownCves {
                     found.len(),
                     ids.join(", ")
                 );
-                // A match is a warning by default: distributions backport
-                // fixes without changing the version. Teams that run upstream
-                // builds raise the severity to deny, and then it is a failure.
-                let strict = ctx.settings.severity.get(KNOWN_CVES.id) == Some(&Severity::Deny);
-                if strict {
-                    Outcome::fail(message).with(evidence)
-                } else {
-                    Outcome::warn(message).with(evidence)
-                }
+                Outcome::warn(message).with(evidence)
             }
         }
     }
@@ -81,18 +73,5 @@ mod tests {
         assert!(o.message.contains("CVE-2025-49844"));
         let new = Captured::default().text("INFO server", "redis_version:7.4.6\r\n");
         assert_eq!(run(&KnownCves, new).status, Status::Pass);
-    }
-
-    #[test]
-    fn severity_deny_turns_a_match_into_a_failure() {
-        let mut settings = crate::config::Settings::default();
-        settings
-            .severity
-            .insert("version.known-cves".into(), Severity::Deny);
-        let old = Captured::default().text("INFO server", "redis_version:7.0.15\r\n");
-        assert_eq!(
-            crate::checks::testing::run_with(&KnownCves, old, settings).status,
-            Status::Fail
-        );
     }
 }

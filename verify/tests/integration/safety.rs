@@ -18,6 +18,12 @@ const ALLOWED: &[&str] = &[
     "ACL WHOAMI",
     "ACL GETUSER",
     "ACL DRYRUN",
+    "ACL LIST",
+    // COMMAND LIST / COMMAND INFO: the server's command table.
+    "COMMAND",
+    // Sent only by a user probing itself, after INFO showed no shutdown in
+    // progress: it only cancels one (acl.dangerous-commands).
+    "SHUTDOWN ABORT",
     "MULTI",
     "DISCARD",
     "SET",
@@ -50,7 +56,9 @@ fn parse_monitor_line(line: &str) -> Option<(String, Vec<String>)> {
 fn command_name(args: &[String]) -> String {
     let first = args.first().map(|s| s.to_uppercase()).unwrap_or_default();
     match (first.as_str(), args.get(1)) {
-        ("CONFIG" | "ACL" | "CLIENT", Some(sub)) => format!("{first} {}", sub.to_uppercase()),
+        ("CONFIG" | "ACL" | "CLIENT" | "SHUTDOWN", Some(sub)) => {
+            format!("{first} {}", sub.to_uppercase())
+        }
         _ => first,
     }
 }
@@ -178,6 +186,11 @@ fn monitor_parser_flags_a_destructive_command() {
     let (_, args) =
         parse_monitor_line(r#"1.0 [0 127.0.0.1:1] "ACL" "DRYRUN" "app" "FLUSHALL""#).unwrap();
     assert_eq!(command_name(&args), "ACL DRYRUN");
+    // SHUTDOWN ABORT is allowed; SHUTDOWN itself, in any other form, is not.
+    let (_, args) = parse_monitor_line(r#"1.0 [0 127.0.0.1:1] "SHUTDOWN" "NOSAVE""#).unwrap();
+    assert!(!ALLOWED.contains(&command_name(&args).as_str()));
+    let (_, args) = parse_monitor_line(r#"1.0 [0 127.0.0.1:1] "SHUTDOWN""#).unwrap();
+    assert!(!ALLOWED.contains(&command_name(&args).as_str()));
 }
 
 fn keyspace(port: u16) -> Vec<String> {
