@@ -14,5 +14,7 @@ mod integration {
     pub mod deployments;
     pub mod drills;
     pub mod safety;
+    pub mod sarif;
+    pub mod schema;
     pub mod topologies;
 }

@@ -100,6 +100,7 @@ fn embedded_default_launches_and_passes() {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    super::schema::assert_valid(super::schema::Schema::Report, &report);
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert!(report["launched"]
         .as_str()

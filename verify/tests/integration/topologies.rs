@@ -40,6 +40,7 @@ fn run_embedded(launcher: &str, topology: &str, launch: &str) -> (i32, Value, St
             String::from_utf8_lossy(&out.stdout)
         )
     });
+    super::schema::assert_valid(super::schema::Schema::Report, &report);
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
