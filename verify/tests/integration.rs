@@ -13,6 +13,7 @@ mod integration {
     pub mod common;
     pub mod deployments;
     pub mod drills;
+    pub mod hostile;
     pub mod safety;
     pub mod sarif;
     pub mod schema;
