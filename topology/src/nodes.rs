@@ -302,8 +302,13 @@ mod tests {
     #[test]
     fn tls_nodes_close_the_plaintext_port_and_carry_their_files() {
         let c = Credentials::generate();
-        let mut specs =
-            render_nodes(&Topology::Standalone, Profile::Hardened, Some(&c), &mut local).unwrap();
+        let mut specs = render_nodes(
+            &Topology::Standalone,
+            Profile::Hardened,
+            Some(&c),
+            &mut local,
+        )
+        .unwrap();
         let pem = TlsPem {
             ca: "CA".into(),
             cert: "CERT".into(),
@@ -319,7 +324,16 @@ mod tests {
         assert!(tls_part.contains("tls-auth-clients yes"));
         assert!(tls_part.contains("tls-protocols \"TLSv1.2 TLSv1.3\""));
         let names: Vec<&str> = specs[0].files.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["redis.conf", "users.acl", "ca.pem", "server.pem", "server.key"]);
+        assert_eq!(
+            names,
+            [
+                "redis.conf",
+                "users.acl",
+                "ca.pem",
+                "server.pem",
+                "server.key"
+            ]
+        );
         let mut weak =
             render_nodes(&Topology::Standalone, Profile::Weak, None, &mut local).unwrap();
         add_tls(&mut weak, &pem, "no", Some(7100)).unwrap();

@@ -17,5 +17,6 @@ mod integration {
     pub mod safety;
     pub mod sarif;
     pub mod schema;
+    pub mod tls;
     pub mod topologies;
 }

@@ -241,8 +241,14 @@ impl Deployment {
         let tls = options.tls.as_ref().map(TlsPlan::generate).transpose()?;
         let (nodes, address_map, image) = match launcher {
             Launcher::Process => (
-                launch_processes(topology, profile, credentials.as_ref(), options, tls.as_ref())
-                    .await?,
+                launch_processes(
+                    topology,
+                    profile,
+                    credentials.as_ref(),
+                    options,
+                    tls.as_ref(),
+                )
+                .await?,
                 AddressMap::new(),
                 None,
             ),
@@ -352,7 +358,11 @@ impl Deployment {
 
     /// Admin access to one node (data node or Sentinel: both have `admin`).
     pub fn node_target(&self, node: &Node) -> Target {
-        admin_target(&node.reachable, self.credentials.as_ref(), self.tls.as_ref())
+        admin_target(
+            &node.reachable,
+            self.credentials.as_ref(),
+            self.tls.as_ref(),
+        )
     }
 
     /// The CA (and client certificate) of a TLS launch, as `--tls-ca`,

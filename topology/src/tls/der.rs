@@ -116,7 +116,10 @@ mod tests {
     fn reads_both_time_forms() {
         assert_eq!(time(UTC_TIME, b"700101000000Z"), Some(0));
         assert_eq!(time(UTC_TIME, b"491231235959Z"), Some(2_524_607_999));
-        assert_eq!(time(GENERALIZED_TIME, b"20000301000000Z"), Some(951_868_800));
+        assert_eq!(
+            time(GENERALIZED_TIME, b"20000301000000Z"),
+            Some(951_868_800)
+        );
         assert_eq!(time(UTC_TIME, b"700101000000+0100"), None);
         assert_eq!(time(UTC_TIME, b"701301000000Z"), None);
     }

@@ -144,9 +144,12 @@ pub async fn probe(
         }
         Ok(judge(version, &buf[..got]))
     };
-    tokio::time::timeout(bound, ask)
-        .await
-        .unwrap_or_else(|_| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer")))
+    tokio::time::timeout(bound, ask).await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no answer",
+        ))
+    })
 }
 
 #[cfg(test)]

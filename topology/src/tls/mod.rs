@@ -216,8 +216,11 @@ pub struct Inspection {
 #[derive(Debug)]
 struct Recorder {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
-    seen: Mutex<Option<(Vec<CertificateDer<'static>>, Result<(), String>)>>,
+    seen: Mutex<Option<Seen>>,
 }
+
+/// The chain the server presented (leaf first) and the real verdict on it.
+type Seen = (Vec<CertificateDer<'static>>, Result<(), String>);
 
 impl ServerCertVerifier for Recorder {
     fn verify_server_cert(
@@ -335,13 +338,12 @@ async fn inspect_unbounded(target: &Target) -> Result<Inspection, TlsError> {
         let n = tls.read(&mut buf).await?;
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf[..n]).trim_end().to_owned())
     };
-    let (answers, ping_reply) =
-        match tokio::time::timeout(Duration::from_secs(2), ping).await {
-            Ok(Ok(text)) if text.starts_with('+') || text.starts_with('-') => (true, text),
-            Ok(Ok(text)) => (false, format!("connection closed ({text:?})")),
-            Ok(Err(e)) => (false, e.to_string()),
-            Err(_) => (false, "no reply within 2s".to_owned()),
-        };
+    let (answers, ping_reply) = match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(text)) if text.starts_with('+') || text.starts_with('-') => (true, text),
+        Ok(Ok(text)) => (false, format!("connection closed ({text:?})")),
+        Ok(Err(e)) => (false, e.to_string()),
+        Err(_) => (false, "no reply within 2s".to_owned()),
+    };
     let _ = tls.shutdown().await;
     let (chain, verified) = recorder
         .seen

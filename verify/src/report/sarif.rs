@@ -273,14 +273,22 @@ mod tests {
     #[test]
     fn every_registry_check_is_a_rule_with_its_docs_text() {
         let log: Value = serde_json::from_str(&render(&report(vec![]))).unwrap();
-        let rules = log["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+        let rules = log["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap();
         assert_eq!(rules.len(), crate::checks::REGISTRY.len());
         for (rule, check) in rules.iter().zip(crate::checks::REGISTRY) {
             let m = check.meta();
             assert_eq!(rule["id"], m.id);
             assert_eq!(rule["fullDescription"]["text"], m.why);
-            assert!(rule["help"]["text"].as_str().unwrap().contains(m.remediation));
-            assert_eq!(rule["defaultConfiguration"]["level"], rule_level(m.severity));
+            assert!(rule["help"]["text"]
+                .as_str()
+                .unwrap()
+                .contains(m.remediation));
+            assert_eq!(
+                rule["defaultConfiguration"]["level"],
+                rule_level(m.severity)
+            );
         }
         assert_eq!(log["version"], "2.1.0");
     }
@@ -325,10 +333,7 @@ mod tests {
         let first = &run["results"][0];
         let index = first["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(run["tool"]["driver"]["rules"][index]["id"], "auth.required");
-        assert_eq!(
-            first["locations"][0]["logicalLocations"][0]["name"],
-            "n1"
-        );
+        assert_eq!(first["locations"][0]["logicalLocations"][0]["name"], "n1");
         assert_eq!(
             first["properties"]["evidence"][0],
             "CONFIG GET requirepass => \"\""
@@ -336,7 +341,10 @@ mod tests {
         // The error is also a tool notification, and the run is unsuccessful
         // only when the exit code says so (here a deny failure wins: exit 1).
         let inv = &run["invocations"][0];
-        assert_eq!(inv["toolExecutionNotifications"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            inv["toolExecutionNotifications"].as_array().unwrap().len(),
+            1
+        );
         assert_eq!(inv["exitCode"], 1);
         assert_eq!(inv["executionSuccessful"], true);
     }

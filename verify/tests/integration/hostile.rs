@@ -45,11 +45,17 @@ fn take_commands(buf: &mut Vec<u8>) -> Vec<Vec<String>> {
     loop {
         let parsed = (|| {
             let (head, mut at) = line(buf, 0)?;
-            let n: usize = std::str::from_utf8(head.strip_prefix(b"*")?).ok()?.parse().ok()?;
+            let n: usize = std::str::from_utf8(head.strip_prefix(b"*")?)
+                .ok()?
+                .parse()
+                .ok()?;
             let mut args = Vec::new();
             for _ in 0..n {
                 let (len, next) = line(buf, at)?;
-                let len: usize = std::str::from_utf8(len.strip_prefix(b"$")?).ok()?.parse().ok()?;
+                let len: usize = std::str::from_utf8(len.strip_prefix(b"$")?)
+                    .ok()?
+                    .parse()
+                    .ok()?;
                 if buf.len() < next + len + 2 {
                     return None;
                 }
@@ -96,14 +102,16 @@ async fn reply(
             sock.write_all(b"+OK\r\n").await
         }
         Hostile::EndlessInfo if !authed => {
-            sock.write_all(b"-NOAUTH Authentication required.\r\n").await
+            sock.write_all(b"-NOAUTH Authentication required.\r\n")
+                .await
         }
         Hostile::EndlessInfo if command.eq_ignore_ascii_case("PING") => {
             sock.write_all(b"+PONG\r\n").await
         }
         Hostile::EndlessInfo => {
             sock.write_all(b"$10000000000\r\n").await?;
-            let section = b"# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n".repeat(1024);
+            let section =
+                b"# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n".repeat(1024);
             loop {
                 sock.write_all(&section).await?;
             }
@@ -160,9 +168,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 
 fn against(kind: Hostile, extra: &[&str]) -> Run {
     let rt = runtime();
-    let listener = rt
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
     let port = listener.local_addr().unwrap().port();
     rt.spawn(serve(listener, kind));
     let target = format!("redis://127.0.0.1:{port}");
@@ -218,7 +224,12 @@ fn assert_one_line_exit_2(kind: Hostile, run: &Run, bound: Duration, says: &str)
     );
     assert_eq!(run.code, Some(2), "{kind:?}: {}{}", run.stdout, run.stderr);
     assert!(run.elapsed < bound, "{kind:?} took {:?}", run.elapsed);
-    assert_eq!(run.stderr.trim().lines().count(), 1, "{kind:?}: {}", run.stderr);
+    assert_eq!(
+        run.stderr.trim().lines().count(),
+        1,
+        "{kind:?}: {}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(
         run.stderr.contains(says),
@@ -230,7 +241,12 @@ fn assert_one_line_exit_2(kind: Hostile, run: &Run, bound: Duration, says: &str)
 #[test]
 fn a_1_gib_bulk_string_is_refused_at_the_reply_cap_in_bounded_memory() {
     let run = against(Hostile::HugeBulk, &[]);
-    assert_one_line_exit_2(Hostile::HugeBulk, &run, Duration::from_secs(4), "larger than 64 MiB");
+    assert_one_line_exit_2(
+        Hostile::HugeBulk,
+        &run,
+        Duration::from_secs(4),
+        "larger than 64 MiB",
+    );
     // The cap is 64 MiB; a growing buffer may hold twice that at worst.
     assert!(
         run.peak_rss_kib < 256 * 1024,
@@ -254,7 +270,14 @@ fn an_endless_info_ends_the_run_with_errors_not_a_hang() {
     let pw = pw.display().to_string();
     let run = against(
         Hostile::EndlessInfo,
-        &["--user", "admin", "--password-file", &pw, "--format", "json"],
+        &[
+            "--user",
+            "admin",
+            "--password-file",
+            &pw,
+            "--format",
+            "json",
+        ],
     );
     eprintln!(
         "EndlessInfo: exit {:?} in {:?}, peak RSS {} KiB: {}",
@@ -273,19 +296,35 @@ fn an_endless_info_ends_the_run_with_errors_not_a_hang() {
         })
         .unwrap_or_default();
     assert_eq!(run.code, Some(2), "failed: {failed:?}; {}", run.stderr);
-    assert!(run.elapsed < Duration::from_secs(20), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(20),
+        "took {:?}",
+        run.elapsed
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     super::schema::assert_valid(super::schema::Schema::Report, &report);
-    assert!(report["summary"]["error"].as_u64().unwrap() > 0, "{report:#}");
-    assert!(run.peak_rss_kib < 256 * 1024, "peak RSS {} KiB", run.peak_rss_kib);
+    assert!(
+        report["summary"]["error"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert!(
+        run.peak_rss_kib < 256 * 1024,
+        "peak RSS {} KiB",
+        run.peak_rss_kib
+    );
 }
 
 #[test]
 fn a_connection_closed_mid_reply_is_one_line() {
     let run = against(Hostile::CloseMidReply, &[]);
-    assert_one_line_exit_2(Hostile::CloseMidReply, &run, Duration::from_secs(4), "failed to");
+    assert_one_line_exit_2(
+        Hostile::CloseMidReply,
+        &run,
+        Duration::from_secs(4),
+        "failed to",
+    );
 }
 
 #[test]
@@ -296,8 +335,15 @@ fn a_resp3_map_where_resp2_was_asked_is_one_line() {
 
 #[test]
 fn the_fake_server_parses_pipelined_commands() {
-    let mut buf = b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n*1\r\n$3\r\nRO".to_vec();
+    let mut buf =
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n*1\r\n$3\r\nRO".to_vec();
     let cmds = take_commands(&mut buf);
-    assert_eq!(cmds, vec![vec!["PING".to_owned()], vec!["INFO".into(), "server".into()]]);
+    assert_eq!(
+        cmds,
+        vec![
+            vec!["PING".to_owned()],
+            vec!["INFO".into(), "server".into()]
+        ]
+    );
     assert_eq!(buf, b"*1\r\n$3\r\nRO");
 }

@@ -61,7 +61,10 @@ fn python() -> Option<PathBuf> {
         "CI is set but {} is missing: run scripts/install-python-tools.sh",
         p.display()
     );
-    eprintln!("SKIPPED schema validation: no {}; run scripts/install-python-tools.sh", p.display());
+    eprintln!(
+        "SKIPPED schema validation: no {}; run scripts/install-python-tools.sh",
+        p.display()
+    );
     None
 }
 
