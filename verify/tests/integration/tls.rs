@@ -134,8 +134,90 @@ fn a_plaintext_port_beside_tls_fails_tls_plaintext_port_with_its_number() {
             ..TlsLaunch::default()
         },
     );
+    // The open plaintext port doubles as a MONITOR tap: every command of
+    // the TLS run (the tls.* probes included) must be allow-listed.
+    let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
+    let mut monitor = std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--user",
+            "admin",
+        ])
+        .env("REDISCLI_AUTH", &admin)
+        .arg("monitor")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = monitor.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "OK");
     let dir = tempfile::tempdir().unwrap();
     let (code, report, _) = verify_tls(&d, dir.path());
+    std::process::Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--user",
+            "admin",
+        ])
+        .env("REDISCLI_AUTH", &admin)
+        .args(["ECHO", "end-of-verify-run"])
+        .output()
+        .unwrap();
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        if line.contains("end-of-verify-run") {
+            break;
+        }
+        lines.push(line);
+    }
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    let _ = reader.join();
+    let mut in_multi = std::collections::HashSet::new();
+    let mut violations = Vec::new();
+    for line in &lines {
+        let Some((client, args)) = super::safety::parse_monitor_line(line) else {
+            continue;
+        };
+        let name = super::safety::command_name(&args);
+        if in_multi.contains(&client) {
+            match name.as_str() {
+                "DISCARD" => {
+                    in_multi.remove(&client);
+                }
+                "EXEC" => violations.push(line.clone()),
+                _ => {}
+            }
+        } else if name == "MULTI" {
+            in_multi.insert(client);
+        } else if !super::safety::ALLOWED.contains(&name.as_str()) {
+            violations.push(line.clone());
+        }
+    }
+    assert!(
+        lines.len() > 10,
+        "MONITOR saw only {} commands",
+        lines.len()
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
     let (status, message) = status_of(&report, "tls.plaintext-port");
     assert_eq!(status, "fail", "{report:#}");
     assert!(message.contains(&port.to_string()), "{message}");
@@ -186,4 +268,50 @@ fn tls_profile_on_an_unsupported_topology_or_with_a_target_is_one_line() {
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(errors[0].contains("--tls"), "{stderr}");
     }
+}
+
+#[test]
+fn a_server_that_still_accepts_tls_1_1_fails_tls_protocols() {
+    // OpenSSL 3 refuses TLS 1.1 at its default security level, so the weak
+    // server lowers it as an old deployment would have to.
+    let dir = tempfile::tempdir().unwrap();
+    let m = topology::tls::certs::generate(dir.path(), &Default::default()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let p = |p: &std::path::Path| p.display().to_string();
+    let mut server = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &port, "--bind", "127.0.0.1"])
+        .args(["--save", "", "--dir", &p(dir.path())])
+        .args(["--tls-cert-file", &p(&m.server_cert)])
+        .args(["--tls-key-file", &p(&m.server_key)])
+        .args(["--tls-ca-cert-file", &p(&m.ca), "--tls-auth-clients", "no"])
+        .args(["--tls-protocols", "TLSv1.1 TLSv1.2"])
+        .args(["--tls-ciphers", "DEFAULT@SECLEVEL=0"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let up = wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let result = std::panic::catch_unwind(|| {
+        assert!(up, "TLS server did not start");
+        let url = format!("rediss://{addr}");
+        let (code, report, _) = run_json(&["--target", &url, "--tls-ca", &p(&m.ca)]);
+        let (status, message) = status_of(&report, "tls.protocols");
+        assert_eq!(status, "fail", "{report:#}");
+        assert!(message.contains("TLSv1.1"), "{message}");
+        assert!(
+            !message.contains("TLSv1 "),
+            "TLS 1.0 stays refused: {message}"
+        );
+        assert_eq!(code, 1);
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    result.unwrap();
 }
