@@ -115,6 +115,11 @@ pub struct TargetArgs {
         help_heading = "Launch"
     )]
     pub launch: LaunchProfile,
+
+    /// Without --target: launch with the TLS profile (a CA and certificates
+    /// generated at launch, `tls-port` only, mutual TLS); standalone only
+    #[arg(long, global = true, help_heading = "Launch")]
+    pub tls: bool,
 }
 
 /// What the flags name: an existing deployment or a launched one.
@@ -138,6 +143,9 @@ pub enum FrontDoorError {
     /// Launching failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// `--tls` names the launched profile; a target says TLS by its scheme.
+    #[error("--tls launches a TLS deployment; for an existing one use a rediss:// --target (with --tls-ca, --tls-cert, --tls-key as needed)")]
+    TlsWithTarget,
 }
 
 impl TargetArgs {
@@ -163,13 +171,17 @@ impl TargetArgs {
     /// policy with `--topology` and `--launch`.
     pub async fn resolve(&self, options: &LaunchOptions) -> Result<Resolved, FrontDoorError> {
         match &self.target {
+            Some(_) if self.tls => Err(FrontDoorError::TlsWithTarget),
             Some(url) => Ok(Resolved::Existing(Service::parse(
                 url,
                 &self.target_options(),
             )?)),
             None => {
+                let options = options
+                    .clone()
+                    .with_tls(self.tls.then(crate::options::TlsLaunch::default));
                 let d =
-                    Deployment::launch(&self.topology.spec(), self.launch.into(), options).await?;
+                    Deployment::launch(&self.topology.spec(), self.launch.into(), &options).await?;
                 Ok(Resolved::Launched(Box::new(d)))
             }
         }

@@ -176,23 +176,26 @@ pub fn client_for(target: &Target) -> Result<redis::Client, ClientError> {
 }
 
 /// Opens a multiplexed connection, authenticates, and proves the server
-/// answers with a PING. Every step is bounded by `timeouts`.
+/// answers with a PING. Every step is bounded by `timeouts`, and every
+/// reply by [`crate::capped::MAX_REPLY_BYTES`].
 pub async fn connect(
     target: &Target,
     timeouts: &Timeouts,
 ) -> Result<MultiplexedConnection, ClientError> {
-    let client = client_for(target)?;
-    let config = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeouts.connect))
-        .set_response_timeout(Some(timeouts.response));
-    // The outer timeout also bounds what the inner ones do not cover (DNS).
-    let connecting = client.get_multiplexed_async_connection_with_config(&config);
-    let mut conn =
-        match tokio::time::timeout(timeouts.connect + timeouts.response, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(classify(target, &e, timeouts.connect)),
-            Err(_) => return Err(timeout(target, timeouts.connect)),
-        };
+    install_crypto_provider();
+    let info = connection_info(target)?;
+    // The outer timeout also bounds what the inner ones do not cover (DNS,
+    // the TLS handshake, AUTH and HELLO during setup).
+    let mut conn = match tokio::time::timeout(
+        timeouts.connect + timeouts.response,
+        open(target, info.redis_settings(), timeouts),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(timeout(target, timeouts.connect)),
+    };
     let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
     match ping {
         Ok(_) => Ok(conn),
@@ -200,6 +203,62 @@ pub async fn connect(
         // working connection: the caller asked for one to test exactly that.
         Err(e) if is_noauth(&e) && target.password.is_none() => Ok(conn),
         Err(e) => Err(classify(target, &e, timeouts.response)),
+    }
+}
+
+/// TCP (and TLS) under a reply-size cap, then redis-rs's setup (AUTH,
+/// SELECT) on that stream. The connection's driver runs on the runtime
+/// until every handle to the connection is dropped.
+async fn open(
+    target: &Target,
+    redis_settings: &RedisConnectionInfo,
+    timeouts: &Timeouts,
+) -> Result<MultiplexedConnection, ClientError> {
+    use crate::capped::{Capped, MAX_REPLY_BYTES};
+    let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeouts.response));
+    let tcp = match tokio::time::timeout(
+        timeouts.connect,
+        tokio::net::TcpStream::connect((target.host.as_str(), target.port)),
+    )
+    .await
+    {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return Err(classify(target, &e.into(), timeouts.connect)),
+        Err(_) => return Err(timeout(target, timeouts.connect)),
+    };
+    // Small request/reply exchanges: do not wait for Nagle.
+    let _ = tcp.set_nodelay(true);
+    if target.tls {
+        let tls_error = |e: crate::tls::TlsError| match e {
+            crate::tls::TlsError::File { path, source } => ClientError::TlsFile { path, source },
+            other => ClientError::Tls {
+                address: target.address(),
+                detail: one_line(&other.to_string()),
+            },
+        };
+        let tls_config = crate::tls::client_config(&target.tls_files).map_err(tls_error)?;
+        let stream = crate::tls::handshake(tcp, &target.host, tls_config)
+            .await
+            .map_err(tls_error)?;
+        let (conn, driver) = MultiplexedConnection::new_with_config(
+            redis_settings,
+            Capped::new(stream, MAX_REPLY_BYTES),
+            config,
+        )
+        .await
+        .map_err(|e| classify(target, &e, timeouts.response))?;
+        tokio::spawn(driver);
+        Ok(conn)
+    } else {
+        let (conn, driver) = MultiplexedConnection::new_with_config(
+            redis_settings,
+            Capped::new(tcp, MAX_REPLY_BYTES),
+            config,
+        )
+        .await
+        .map_err(|e| classify(target, &e, timeouts.response))?;
+        tokio::spawn(driver);
+        Ok(conn)
     }
 }
 

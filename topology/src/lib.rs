@@ -18,6 +18,7 @@
 
 pub mod address;
 pub mod args;
+pub mod capped;
 pub mod client;
 pub mod cluster_nodes;
 pub mod conn;
@@ -31,6 +32,7 @@ pub mod secret;
 pub mod service;
 pub mod spec;
 pub mod target;
+pub mod tls;
 
 pub use address::{Addr, AddressMap};
 pub use client::{connect, connect_anonymous, ClientError, Timeouts};

@@ -9,7 +9,8 @@ use crate::address::Addr;
 use crate::credentials::Credentials;
 use crate::policy::{
     quote, render_cluster_conf, render_redis_conf, render_replication_conf, render_sentinel_conf,
-    render_users_acl, PeerParams, RenderError, SentinelParams, ServerParams,
+    render_tls_conf, render_users_acl, PeerParams, RenderError, SentinelParams, ServerParams,
+    TlsParams,
 };
 use crate::spec::{plan, InitialRole, NodePlan, Profile, Topology, MASTER_NAME};
 
@@ -254,9 +255,90 @@ fn weak_files(
     )
 }
 
+/// The generated certificate files of a TLS launch, as PEM text.
+#[derive(Clone, Debug)]
+pub struct TlsPem {
+    /// The CA certificate.
+    pub ca: String,
+    /// The server certificate.
+    pub cert: String,
+    /// The server key.
+    pub key: String,
+}
+
+/// Turns rendered data nodes into TLS nodes: appends `redis-conf/tls.conf`
+/// (TLS on the node's client port; the plaintext port closed, or left open
+/// at `plaintext_port` for the weak variant) and adds the CA, certificate
+/// and key to the node's files. Sentinels are left as they are.
+pub fn add_tls(
+    specs: &mut [NodeSpec],
+    pem: &TlsPem,
+    auth_clients: &'static str,
+    plaintext_port: Option<u16>,
+) -> Result<(), RenderError> {
+    for spec in specs.iter_mut().filter(|s| s.program == Program::Server) {
+        let conf = render_tls_conf(&TlsParams {
+            plaintext_port: plaintext_port.unwrap_or(0),
+            tls_port: spec.placement.port,
+            dir: spec.placement.dir.clone(),
+            auth_clients,
+        })?;
+        let name = spec.config_name;
+        if let Some((_, text)) = spec.files.iter_mut().find(|(n, _)| *n == name) {
+            text.push_str("\n# ---- redis-conf/tls.conf ----\n");
+            text.push_str(&conf);
+        }
+        spec.files.push(("ca.pem", pem.ca.clone()));
+        spec.files.push(("server.pem", pem.cert.clone()));
+        spec.files.push(("server.key", pem.key.clone()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_nodes_close_the_plaintext_port_and_carry_their_files() {
+        let c = Credentials::generate();
+        let mut specs = render_nodes(
+            &Topology::Standalone,
+            Profile::Hardened,
+            Some(&c),
+            &mut local,
+        )
+        .unwrap();
+        let pem = TlsPem {
+            ca: "CA".into(),
+            cert: "CERT".into(),
+            key: "KEY".into(),
+        };
+        add_tls(&mut specs, &pem, "yes", None).unwrap();
+        let conf = &specs[0].files[0].1;
+        // The policy's `port 7001` comes first; tls.conf's `port 0` wins.
+        let tls_part = conf.split("redis-conf/tls.conf").nth(1).unwrap();
+        assert!(tls_part.contains("\nport 0\n"), "{tls_part}");
+        assert!(tls_part.contains("\ntls-port 7001\n"));
+        assert!(tls_part.contains("tls-cert-file \"/tmp/n1/server.pem\""));
+        assert!(tls_part.contains("tls-auth-clients yes"));
+        assert!(tls_part.contains("tls-protocols \"TLSv1.2 TLSv1.3\""));
+        let names: Vec<&str> = specs[0].files.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "redis.conf",
+                "users.acl",
+                "ca.pem",
+                "server.pem",
+                "server.key"
+            ]
+        );
+        let mut weak =
+            render_nodes(&Topology::Standalone, Profile::Weak, None, &mut local).unwrap();
+        add_tls(&mut weak, &pem, "no", Some(7100)).unwrap();
+        assert!(weak[0].files[0].1.contains("\nport 7100\n"));
+    }
 
     fn local(plan: &NodePlan) -> Placement {
         let n: u16 = plan.id[1..].parse().unwrap();

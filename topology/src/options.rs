@@ -40,6 +40,31 @@ pub struct LaunchOptions {
     pub path: Option<String>,
     /// Role passwords (`REDIS_ADMIN_PASSWORD`, …), generated where unset.
     pub credentials: Credentials,
+    /// The TLS profile (`--tls`), off unless asked for.
+    pub tls: Option<TlsLaunch>,
+}
+
+/// The launched TLS profile: certificates generated at launch, TLS only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsLaunch {
+    /// `tls-auth-clients`: `yes` (mutual TLS: the deployment's targets then
+    /// carry the generated client certificate), `optional` or `no`.
+    pub auth_clients: &'static str,
+    /// How long the server certificate is valid from the launch.
+    pub valid_for: std::time::Duration,
+    /// Leave a plaintext `port` open beside `tls-port` (the weak variant
+    /// the `tls.plaintext-port` check must catch; process launcher only).
+    pub plaintext_port: Option<u16>,
+}
+
+impl Default for TlsLaunch {
+    fn default() -> Self {
+        Self {
+            auth_clients: "yes",
+            valid_for: std::time::Duration::from_secs(365 * 86_400),
+            plaintext_port: None,
+        }
+    }
 }
 
 /// A setting with a value it does not accept.
@@ -83,7 +108,14 @@ impl LaunchOptions {
             redis_sentinel_bin: get("REDIS_SENTINEL_BIN").map(PathBuf::from),
             path: get("PATH"),
             credentials: Credentials::from_lookup(&lookup),
+            tls: None,
         })
+    }
+
+    /// The same options with the TLS profile on (`Some`) or off.
+    pub fn with_tls(mut self, tls: Option<TlsLaunch>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The same options with another launcher.

@@ -22,6 +22,9 @@ pub const REPLICA_CONF_TEMPLATE: &str = include_str!("../../redis-conf/replica.c
 /// `redis-conf/cluster.conf`, appended on every Cluster node.
 pub const CLUSTER_CONF_TEMPLATE: &str = include_str!("../../redis-conf/cluster.conf");
 
+/// `redis-conf/tls.conf`, appended to every data node of a TLS launch.
+pub const TLS_CONF_TEMPLATE: &str = include_str!("../../redis-conf/tls.conf");
+
 /// Every policy template with its file name, for drift tests and the
 /// "every hardening line names a check" test.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -31,6 +34,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("replication.conf", REPLICATION_CONF_TEMPLATE),
     ("replica.conf", REPLICA_CONF_TEMPLATE),
     ("cluster.conf", CLUSTER_CONF_TEMPLATE),
+    ("tls.conf", TLS_CONF_TEMPLATE),
 ];
 
 /// A template placeholder left without a value.
@@ -69,6 +73,37 @@ pub fn render_redis_conf(p: &ServerParams) -> Result<String, RenderError> {
             ("DIR", quote(&p.dir)),
             ("ACLFILE", quote(&p.aclfile)),
             ("MAXMEMORY", p.maxmemory.clone()),
+        ],
+    )
+}
+
+/// Where a TLS node finds its files and how it treats clients.
+#[derive(Clone, Debug)]
+pub struct TlsParams {
+    /// `port`: 0 (TLS only), or a plaintext port left open (weak variant).
+    pub plaintext_port: u16,
+    /// `tls-port`.
+    pub tls_port: u16,
+    /// Directory holding `ca.pem`, `server.pem` and `server.key`, as the
+    /// node sees it.
+    pub dir: String,
+    /// `tls-auth-clients`: `yes`, `optional` or `no`.
+    pub auth_clients: &'static str,
+}
+
+/// Renders `tls.conf` for one data node.
+pub fn render_tls_conf(p: &TlsParams) -> Result<String, RenderError> {
+    let dir = p.dir.trim_end_matches('/');
+    render(
+        "tls.conf",
+        TLS_CONF_TEMPLATE,
+        &[
+            ("PLAINTEXT_PORT", p.plaintext_port.to_string()),
+            ("TLS_PORT", p.tls_port.to_string()),
+            ("TLS_CERT_FILE", quote(&format!("{dir}/server.pem"))),
+            ("TLS_KEY_FILE", quote(&format!("{dir}/server.key"))),
+            ("TLS_CA_FILE", quote(&format!("{dir}/ca.pem"))),
+            ("TLS_AUTH_CLIENTS", p.auth_clients.to_owned()),
         ],
     )
 }

@@ -18,6 +18,8 @@ pub enum Area {
     Acl,
     /// Network exposure.
     Net,
+    /// Encryption in transit.
+    Tls,
     /// Server settings.
     Config,
     /// Durability.
@@ -44,6 +46,7 @@ impl Area {
             Area::Auth => "auth",
             Area::Acl => "acl",
             Area::Net => "net",
+            Area::Tls => "tls",
             Area::Config => "config",
             Area::Persistence => "persistence",
             Area::Memory => "memory",

@@ -14,7 +14,11 @@ mod integration {
     pub mod deployments;
     pub mod drill_target;
     pub mod drills;
+    pub mod hostile;
     pub mod safety;
     pub mod security;
+    pub mod sarif;
+    pub mod schema;
+    pub mod tls;
     pub mod topologies;
 }

@@ -21,7 +21,7 @@ use crate::options::{LaunchOptions, LauncherChoice};
 use crate::policy::RenderError;
 use crate::service::{Service, ServiceKind};
 use crate::spec::{InitialRole, NodePlan, Profile, Topology, MASTER_NAME};
-use crate::target::Target;
+use crate::target::{Target, TlsFiles};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -155,6 +155,10 @@ pub struct Deployment {
     image: Option<String>,
     nodes: Vec<Node>,
     address_map: AddressMap,
+    /// The client side of the TLS profile: the generated CA (and client
+    /// certificate under `tls-auth-clients yes`), kept in `_tls_dir`.
+    tls: Option<TlsFiles>,
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl Deployment {
@@ -205,6 +209,12 @@ impl Deployment {
         launcher: Launcher,
     ) -> Result<Self, LaunchError> {
         topology.validate().map_err(LaunchError::Spec)?;
+        if options.tls.is_some() && *topology != Topology::Standalone {
+            return Err(LaunchError::Spec(format!(
+                "the TLS profile (--tls) launches standalone deployments only for now, not {}; point --target at a rediss:// deployment to verify one",
+                topology.kind()
+            )));
+        }
         // Free ports are found by binding and releasing them; another
         // process may take one before the node binds it. That shows up as a
         // start failure (never as a convergence failure) and is worth
@@ -228,22 +238,40 @@ impl Deployment {
         launcher: Launcher,
     ) -> Result<Self, LaunchError> {
         let credentials = (profile == Profile::Hardened).then(|| options.credentials.clone());
+        let tls = options.tls.as_ref().map(TlsPlan::generate).transpose()?;
         let (nodes, address_map, image) = match launcher {
             Launcher::Process => (
-                launch_processes(topology, profile, credentials.as_ref(), options).await?,
+                launch_processes(
+                    topology,
+                    profile,
+                    credentials.as_ref(),
+                    options,
+                    tls.as_ref(),
+                )
+                .await?,
                 AddressMap::new(),
                 None,
             ),
             Launcher::Docker => {
                 let map = AddressMap::new();
-                let nodes =
-                    launch_containers(topology, profile, credentials.as_ref(), options, &map)
-                        .await?;
+                let nodes = launch_containers(
+                    topology,
+                    profile,
+                    credentials.as_ref(),
+                    options,
+                    &map,
+                    tls.as_ref(),
+                )
+                .await?;
                 (nodes, map, Some(options.redis_image.clone()))
             }
         };
+        let (tls_files, tls_dir) = match tls {
+            Some(plan) => (Some(plan.client), Some(plan.dir)),
+            None => (None, None),
+        };
         let first = &nodes[0];
-        let target = admin_target(&first.reachable, credentials.as_ref());
+        let target = admin_target(&first.reachable, credentials.as_ref(), tls_files.as_ref());
         let mut deployment = Self {
             topology: *topology,
             profile,
@@ -253,6 +281,8 @@ impl Deployment {
             image,
             nodes,
             address_map,
+            tls: tls_files,
+            _tls_dir: tls_dir,
         };
         if let Topology::Cluster { .. } = topology {
             cluster_init::create(&deployment, launcher).await?;
@@ -262,6 +292,7 @@ impl Deployment {
         deployment.target = admin_target(
             &deployment.nodes[0].reachable,
             deployment.credentials.as_ref(),
+            deployment.tls.as_ref(),
         );
         Ok(deployment)
     }
@@ -279,12 +310,13 @@ impl Deployment {
             (None, None) => "nothing".into(),
         };
         format!(
-            "{} {}, {how}",
+            "{} {}{}, {how}",
             match self.profile {
                 Profile::Hardened => "hardened",
                 Profile::Weak => "weak",
             },
-            self.topology
+            self.topology,
+            if self.tls.is_some() { " over TLS" } else { "" }
         )
     }
 
@@ -326,7 +358,17 @@ impl Deployment {
 
     /// Admin access to one node (data node or Sentinel: both have `admin`).
     pub fn node_target(&self, node: &Node) -> Target {
-        admin_target(&node.reachable, self.credentials.as_ref())
+        admin_target(
+            &node.reachable,
+            self.credentials.as_ref(),
+            self.tls.as_ref(),
+        )
+    }
+
+    /// The CA (and client certificate) of a TLS launch, as `--tls-ca`,
+    /// `--tls-cert` and `--tls-key` would name them; `None` without TLS.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
     }
 
     /// The deployment as a client sees it, as admin: the server, the
@@ -486,8 +528,8 @@ fn unsupported_isolation(action: &'static str) -> LaunchError {
     }
 }
 
-fn admin_target(addr: &Addr, credentials: Option<&Credentials>) -> Target {
-    match credentials {
+fn admin_target(addr: &Addr, credentials: Option<&Credentials>, tls: Option<&TlsFiles>) -> Target {
+    let mut target = match credentials {
         Some(c) => Target::new(
             addr.host.clone(),
             addr.port,
@@ -495,6 +537,55 @@ fn admin_target(addr: &Addr, credentials: Option<&Credentials>) -> Target {
             Some(c.admin.clone()),
         ),
         None => Target::new(addr.host.clone(), addr.port, None, None),
+    };
+    if let Some(files) = tls {
+        target.tls = true;
+        target.tls_files = files.clone();
+    }
+    target
+}
+
+/// The certificates of a TLS launch: generated into a temp dir of their
+/// own (the client's copies), and handed to every data node as files.
+struct TlsPlan {
+    dir: tempfile::TempDir,
+    client: TlsFiles,
+    pem: crate::nodes::TlsPem,
+    auth_clients: &'static str,
+    plaintext_port: Option<u16>,
+}
+
+impl TlsPlan {
+    fn generate(t: &crate::options::TlsLaunch) -> Result<Self, LaunchError> {
+        let dir = tempfile::Builder::new().prefix("redis-tls-").tempdir()?;
+        let spec = crate::tls::certs::CertSpec {
+            valid_for: t.valid_for,
+            ..Default::default()
+        };
+        let m = crate::tls::certs::generate(dir.path(), &spec)
+            .map_err(|e| LaunchError::Spec(e.to_string()))?;
+        let read = |p: &std::path::Path| std::fs::read_to_string(p);
+        let pem = crate::nodes::TlsPem {
+            ca: read(&m.ca)?,
+            cert: read(&m.server_cert)?,
+            key: read(&m.server_key)?,
+        };
+        let with_cert = t.auth_clients != "no";
+        Ok(Self {
+            client: TlsFiles {
+                ca: Some(m.ca),
+                cert: with_cert.then_some(m.client_cert),
+                key: with_cert.then_some(m.client_key),
+            },
+            dir,
+            pem,
+            auth_clients: t.auth_clients,
+            plaintext_port: t.plaintext_port,
+        })
+    }
+
+    fn apply(&self, specs: &mut [NodeSpec]) -> Result<(), RenderError> {
+        crate::nodes::add_tls(specs, &self.pem, self.auth_clients, self.plaintext_port)
     }
 }
 
@@ -503,6 +594,7 @@ async fn launch_processes(
     profile: Profile,
     credentials: Option<&Credentials>,
     options: &LaunchOptions,
+    tls: Option<&TlsPlan>,
 ) -> Result<Vec<Node>, LaunchError> {
     let server = options.server_bin().ok_or_else(|| {
         LaunchError::Process("redis-server is not on PATH (set REDIS_SERVER_BIN)".into())
@@ -532,6 +624,10 @@ async fn launch_processes(
         };
         render_nodes(topology, profile, credentials, &mut place)?
     };
+    let mut specs = specs;
+    if let Some(t) = tls {
+        t.apply(&mut specs)?;
+    }
     let mut nodes = Vec::with_capacity(specs.len());
     for (spec, dir) in specs.iter().zip(dirs) {
         let node = process::ProcessNode::start(spec, dir?, &server, sentinel.as_deref()).await?;
@@ -553,13 +649,14 @@ async fn launch_containers(
     credentials: Option<&Credentials>,
     options: &LaunchOptions,
     map: &AddressMap,
+    tls: Option<&TlsPlan>,
 ) -> Result<Vec<Node>, LaunchError> {
     let name = docker::deployment_name();
     let count = crate::spec::plan(topology, profile).len();
     // The same number inside and outside, so name:port maps to 127.0.0.1:port.
     let ports = process::free_ports(count)?;
     let mut index = 0;
-    let specs: Vec<NodeSpec> = render_nodes(topology, profile, credentials, &mut |plan| {
+    let mut specs: Vec<NodeSpec> = render_nodes(topology, profile, credentials, &mut |plan| {
         let i = index;
         index += 1;
         Placement {
@@ -573,6 +670,9 @@ async fn launch_containers(
             announce_host: format!("{name}-{}", plan.id),
         }
     })?;
+    if let Some(t) = tls {
+        t.apply(&mut specs)?;
+    }
     let network = format!("{name}-net");
     // Containers start in parallel, data nodes before Sentinels: a Sentinel
     // resolves the primary's name when it reads its config.

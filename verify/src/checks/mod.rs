@@ -47,6 +47,7 @@ mod net;
 mod persistence;
 mod repl;
 mod sentinel;
+mod tls;
 mod version;
 
 use crate::check::{Check, Evidence};
@@ -62,6 +63,13 @@ pub static REGISTRY: &[&dyn Check] = &[
     &acl::Scripting,
     &net::ProtectedMode,
     &net::Bind,
+    &tls::PlaintextPort,
+    &tls::Protocols,
+    &tls::Certificate,
+    &tls::ClientAuth,
+    &tls::Replication,
+    &tls::ClusterBus,
+    &tls::Unencrypted,
     &config::DebugModuleCommands,
     &config::ProtectedConfigs,
     &config::Timeouts,

@@ -212,6 +212,7 @@ fn finish(cli: &Cli, args: &DrillArgs, report: &runner::Report) -> i32 {
         report::Format::Human => report::human::render(report, colour),
         report::Format::Json => report::json::render(report),
         report::Format::Junit => report::junit::render(report),
+        report::Format::Sarif => report::sarif::render(report),
     };
     if let Err(e) = emit(cli, &text) {
         return fatal(&e);

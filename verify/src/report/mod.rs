@@ -3,6 +3,7 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod sarif;
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -13,4 +14,6 @@ pub enum Format {
     Json,
     /// JUnit XML for CI test reports.
     Junit,
+    /// SARIF 2.1.0 for code-scanning dashboards.
+    Sarif,
 }

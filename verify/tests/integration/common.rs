@@ -91,6 +91,7 @@ pub fn run_json(args: &[&str]) -> (i32, Value, String) {
             String::from_utf8_lossy(&out.stdout)
         )
     });
+    super::schema::assert_valid(super::schema::Schema::Report, &report);
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 

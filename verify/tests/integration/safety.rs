@@ -9,7 +9,7 @@ use std::time::Duration;
 use topology::{Deployment, Launcher, Profile};
 
 /// Commands a run may execute. Anything else outside MULTI…DISCARD fails.
-const ALLOWED: &[&str] = &[
+pub(super) const ALLOWED: &[&str] = &[
     "AUTH",
     "HELLO",
     "PING",
@@ -32,7 +32,7 @@ const ALLOWED: &[&str] = &[
 ];
 
 /// Parses a MONITOR line: `<ts> [<db> <client>] "CMD" "arg" …`.
-fn parse_monitor_line(line: &str) -> Option<(String, Vec<String>)> {
+pub(super) fn parse_monitor_line(line: &str) -> Option<(String, Vec<String>)> {
     let open = line.find('[')?;
     let close = line[open..].find(']')? + open;
     let client = line[open + 1..close].split_whitespace().nth(1)?.to_owned();
@@ -53,7 +53,7 @@ fn parse_monitor_line(line: &str) -> Option<(String, Vec<String>)> {
     Some((client, args))
 }
 
-fn command_name(args: &[String]) -> String {
+pub(super) fn command_name(args: &[String]) -> String {
     let first = args.first().map(|s| s.to_uppercase()).unwrap_or_default();
     match (first.as_str(), args.get(1)) {
         ("CONFIG" | "ACL" | "CLIENT" | "SHUTDOWN", Some(sub)) => {
