@@ -56,8 +56,8 @@ pub enum Command {
 /// `loadtest merge A.json B.json … -o ALL.json`.
 #[derive(Args, Clone, Debug)]
 pub struct MergeArgs {
-    /// Summary files written by `--summary-json`.
-    #[arg(required = true, value_name = "SUMMARY")]
+    /// Summary files written by `--summary-json`, or directories holding them
+    #[arg(required = true, value_name = "SUMMARY|DIR")]
     pub inputs: Vec<PathBuf>,
     /// Where to write the merged summary.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -151,15 +151,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Workload")]
     pub actions_per_transaction: u32,
 
+    /// Open loop: application actions per second over all users, each with an intended start; latency counts from it
+    #[arg(long, value_name = "OPS/s", value_parser = positive_rate, conflicts_with = "think_time", help_heading = "Pacing")]
+    pub rate: Option<f64>,
+    /// Open loop: each user starts one action every TIME (a rate of users / TIME)
+    #[arg(long, value_name = "TIME", value_parser = crate::duration::positive_duration, help_heading = "Pacing")]
+    pub think_time: Option<Duration>,
+
     /// Gates, such as 'p99<2ms,errors<0.1%,over_admissions==0' ('none' for no gate) [default: invariants==0]
     #[arg(long, value_name = "GATES", help_heading = "Gates and output")]
     pub slo: Option<String>,
     /// Write the versioned, mergeable summary here
     #[arg(long, value_name = "FILE", help_heading = "Gates and output")]
     pub summary_json: Option<PathBuf>,
-    /// No progress line every 5 s on stderr
+    /// No progress display (one updating line on a terminal, a line every 5 s otherwise)
     #[arg(long, help_heading = "Gates and output")]
     pub no_progress: bool,
+    /// Draw latency percentiles per operation and throughput over time into this SVG file
+    #[arg(long, value_name = "FILE.svg", help_heading = "Gates and output")]
+    pub plot: Option<PathBuf>,
+    /// Also print Goose's own tables (always in --report-file; -v prints them too)
+    #[arg(long, help_heading = "Gates and output")]
+    pub goose_report: bool,
     /// Leave the run's keys on a --target instead of removing them at the end
     #[arg(long, help_heading = "Gates and output")]
     pub keep_keys: bool,
@@ -203,6 +216,15 @@ pub enum ParseOutcome {
     Exit(i32),
     /// A usage error, in one line.
     Usage(String),
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!(
+            "`{text}` is not a rate above 0 (operations per second)"
+        )),
+    }
 }
 
 fn ratio(text: &str) -> Result<f64, String> {

@@ -14,17 +14,27 @@
 //!   twice, an idempotency key is accepted once, a live session never goes
 //!   missing;
 //! - gates the result on SLOs ([`slo`]) and writes a versioned, mergeable
-//!   summary ([`summary`], [`merge`]).
+//!   summary ([`summary`], [`merge`]);
+//! - runs closed loop (each user back to back) or open loop at a fixed
+//!   rate ([`pacing`]), where latency counts from each request's intended
+//!   start and the service time is kept beside it;
+//! - measures its own CPU per operation ([`cpu`]).
 //!
 //! Exit codes: [`EXIT_PASS`], [`EXIT_SLO_FAILED`], [`EXIT_ERROR`].
 
+mod cleanup;
 pub mod cli;
 pub mod conn;
+pub mod cpu;
 pub mod duration;
+pub mod goose_tuning;
 pub mod invariants;
 pub mod keys;
 pub mod merge;
 pub mod metrics;
+pub mod pacing;
+pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod slo;

@@ -3,13 +3,15 @@
 //!
 //! The merge is exact: per operation the HDR histograms are added and the
 //! percentiles read from the sum, never averaged. Counts, errors, users and
-//! invariant violations add up; `duration_s` is the longest part and
+//! invariant violations and late operations add up (service-time
+//! histograms too); `duration_s` is the longest part and
 //! `ops_per_sec` the sum of the parts, since they ran at the same time. The
 //! gates are evaluated again on the merged result.
 
 use crate::cli::MergeArgs;
-use crate::summary::{SchemaCheck, Summary, SummaryError, SCHEMA_VERSION};
+use crate::summary::{OpSummary, SchemaCheck, Summary, SummaryError, SCHEMA_VERSION};
 use crate::{report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED};
+use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -64,9 +66,41 @@ pub enum MergeError {
     Empty,
 }
 
+/// The summary files named by `inputs`: files as given, directories as
+/// every `*.json` in them (sorted; the output file left out), which is how
+/// the parts of a Kubernetes Job sit on its results volume.
+pub fn expand_inputs(inputs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>, MergeError> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if !input.is_dir() {
+            out.push(input.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(input).map_err(|source| MergeError::Read {
+            path: input.clone(),
+            source,
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json") && p.as_path() != output)
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
 /// Runs `merge` and returns the exit code.
 pub fn main(args: &MergeArgs) -> i32 {
-    match merge_files(&args.inputs, args.slo.as_deref()) {
+    let inputs = match expand_inputs(&args.inputs, &args.output) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("loadtest: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    match merge_files(&inputs, args.slo.as_deref()) {
         Ok(merged) => {
             if let Err(e) = write(&args.output, &merged) {
                 eprintln!("loadtest: {e}");
@@ -141,13 +175,26 @@ pub fn merge(parts: &[Summary], slo_spec: Option<&str>) -> Result<Summary, Merge
                     out.operations.insert(op.clone(), theirs.clone());
                 }
                 Some(ours) => {
-                    let mut h = ours.decode().map_err(|e| named(e, op))?;
-                    h.add(theirs.decode().map_err(|e| named(e, op))?)
-                        .map_err(|e| SummaryError::Add {
-                            op: op.clone(),
-                            detail: format!("{e:?}"),
-                        })?;
-                    *ours = crate::summary::OpSummary::new(&h, ours.errors + theirs.errors);
+                    let add =
+                        |a: Result<Histogram<u64>, SummaryError>,
+                         b: Result<Histogram<u64>, SummaryError>| {
+                            let mut a = a.map_err(|e| named(e, op))?;
+                            a.add(b.map_err(|e| named(e, op))?)
+                                .map_err(|e| SummaryError::Add {
+                                    op: op.clone(),
+                                    detail: format!("{e:?}"),
+                                })?;
+                            Ok::<_, SummaryError>(a)
+                        };
+                    let h = add(ours.decode(), theirs.decode())?;
+                    // Kept apart only when either part was open loop; else
+                    // service time is the latency, as in each part.
+                    let service = if ours.has_service() || theirs.has_service() {
+                        Some(add(ours.decode_service(), theirs.decode_service())?)
+                    } else {
+                        None
+                    };
+                    *ours = OpSummary::new(&h, service.as_ref(), ours.errors + theirs.errors);
                 }
             }
         }
@@ -168,7 +215,16 @@ pub fn merge(parts: &[Summary], slo_spec: Option<&str>) -> Result<Summary, Merge
                 out.overhead.hdr_record_ns_per_op,
                 part.overhead.hdr_record_ns_per_op,
             );
+            out.overhead.cpu_user_us_per_op = mix(
+                out.overhead.cpu_user_us_per_op,
+                part.overhead.cpu_user_us_per_op,
+            );
+            out.overhead.cpu_sys_us_per_op = mix(
+                out.overhead.cpu_sys_us_per_op,
+                part.overhead.cpu_sys_us_per_op,
+            );
         }
+        out.late_ops += part.late_ops;
         out.users += part.users;
         out.duration_s = out.duration_s.max(part.duration_s);
         out.ops_per_sec += part.ops_per_sec;
@@ -283,6 +339,21 @@ mod tests {
         };
         assert_eq!(main(&args), EXIT_PASS);
         assert_eq!(read(&out).unwrap().ops_total, 3);
+        // A directory stands for the summaries in it, the output left out.
+        let from_dir = MergeArgs {
+            inputs: vec![dir.path().to_owned()],
+            ..args.clone()
+        };
+        assert_eq!(
+            expand_inputs(&from_dir.inputs, &out).unwrap(),
+            vec![pa.clone(), dir.path().join("b.json")]
+        );
+        assert_eq!(main(&from_dir), EXIT_PASS);
+        assert_eq!(
+            read(&out).unwrap().ops_total,
+            3,
+            "all.json not merged into itself"
+        );
         let failing = MergeArgs {
             slo: Some("max<30us".into()),
             ..args

@@ -5,6 +5,11 @@
 //! transaction (a batch of actions), adds the buffer to one of a few sharded
 //! histogram sets under a single lock. At the end the shards are added
 //! together: the result is the same as one histogram fed every sample.
+//!
+//! In an open-loop run every operation has two values: its latency from
+//! the intended start and its service time from the actual send; both get
+//! a histogram. In a closed-loop run they are the same, and only one is
+//! kept.
 
 use crate::invariants::lock;
 use crate::summary::{new_histogram, OpSummary};
@@ -64,7 +69,25 @@ impl OpTable {
 
 struct OpHist {
     hist: Histogram<u64>,
+    service: Histogram<u64>,
     errors: u64,
+}
+
+impl OpHist {
+    fn new() -> Self {
+        Self {
+            hist: new_histogram(),
+            service: new_histogram(),
+            errors: 0,
+        }
+    }
+}
+
+fn record(h: &mut Histogram<u64>, us: u32) {
+    // Auto-resizing: `record` grows the range as needed.
+    if h.record(u64::from(us)).is_err() {
+        h.saturating_record(u64::from(us));
+    }
 }
 
 const HIST_SHARDS: usize = 8;
@@ -77,30 +100,27 @@ pub struct HistShards {
     pub ops_done: AtomicU64,
     /// Errors so far.
     pub errors_done: AtomicU64,
+    /// Open-loop actions that started late.
+    pub late_ops: AtomicU64,
     flush_ns: AtomicU64,
+    open_loop: bool,
 }
 
 impl HistShards {
-    /// Empty histograms for every operation in `ops`.
-    pub fn new(ops: OpTable) -> Self {
+    /// Empty histograms for every operation in `ops`; `open_loop` keeps a
+    /// service-time histogram beside each latency one.
+    pub fn new(ops: OpTable, open_loop: bool) -> Self {
         let shards = (0..HIST_SHARDS)
-            .map(|_| {
-                Mutex::new(
-                    (0..ops.len())
-                        .map(|_| OpHist {
-                            hist: new_histogram(),
-                            errors: 0,
-                        })
-                        .collect(),
-                )
-            })
+            .map(|_| Mutex::new((0..ops.len()).map(|_| OpHist::new()).collect()))
             .collect();
         Self {
             shards,
             ops,
             ops_done: AtomicU64::new(0),
             errors_done: AtomicU64::new(0),
+            late_ops: AtomicU64::new(0),
             flush_ns: AtomicU64::new(0),
+            open_loop,
         }
     }
 
@@ -111,6 +131,10 @@ impl HistShards {
 
     /// Adds a user's buffered samples (and empties the buffer).
     pub fn flush(&self, rec: &mut Recorder, shard: usize) {
+        if rec.late > 0 {
+            self.late_ops.fetch_add(rec.late, Ordering::Relaxed);
+            rec.late = 0;
+        }
         if rec.samples.is_empty() && rec.errors.is_empty() {
             return;
         }
@@ -118,11 +142,11 @@ impl HistShards {
         let (n_ok, n_err) = (rec.samples.len() as u64, rec.errors.len() as u64);
         {
             let mut hists = lock(&self.shards[shard % HIST_SHARDS]);
-            for &(op, us) in &rec.samples {
+            for &(op, us, service) in &rec.samples {
                 if let Some(h) = hists.get_mut(op as usize) {
-                    // Auto-resizing: `record` grows the range as needed.
-                    if h.hist.record(u64::from(us)).is_err() {
-                        h.hist.saturating_record(u64::from(us));
+                    record(&mut h.hist, us);
+                    if self.open_loop {
+                        record(&mut h.service, service);
                     }
                 }
             }
@@ -150,48 +174,74 @@ impl HistShards {
         }
     }
 
-    /// Every operation that saw traffic, shards added together.
-    pub fn snapshot(&self) -> BTreeMap<String, OpSummary> {
-        let mut total: Vec<OpHist> = (0..self.ops.len())
-            .map(|_| OpHist {
-                hist: new_histogram(),
-                errors: 0,
-            })
-            .collect();
+    fn totals(&self) -> Vec<OpHist> {
+        let mut total: Vec<OpHist> = (0..self.ops.len()).map(|_| OpHist::new()).collect();
         for shard in &self.shards {
             let hists = lock(shard);
             for (sum, part) in total.iter_mut().zip(hists.iter()) {
-                // Both auto-resize, so adding cannot fail on range.
+                // All auto-resize, so adding cannot fail on range.
                 let _ = sum.hist.add(&part.hist);
+                let _ = sum.service.add(&part.service);
                 sum.errors += part.errors;
             }
         }
         total
+    }
+
+    /// Every operation that saw traffic, shards added together.
+    pub fn snapshot(&self) -> BTreeMap<String, OpSummary> {
+        self.totals()
             .iter()
             .enumerate()
             .filter(|(_, h)| h.hist.len() + h.errors > 0)
             .map(|(i, h)| {
+                let service = self.open_loop.then_some(&h.service);
                 (
                     self.ops.name(i as OpId).to_owned(),
-                    OpSummary::new(&h.hist, h.errors),
+                    OpSummary::new(&h.hist, service, h.errors),
                 )
             })
             .collect()
+    }
+
+    /// The 99th percentile latency over every operation so far, µs (for the
+    /// progress line; samples still in users' buffers are not in it).
+    pub fn p99_so_far(&self) -> u64 {
+        let mut all = new_histogram();
+        for h in self.totals() {
+            let _ = all.add(&h.hist);
+        }
+        if all.is_empty() {
+            0
+        } else {
+            all.value_at_quantile(0.99)
+        }
     }
 }
 
 /// A user's local sample buffer.
 #[derive(Default)]
 pub struct Recorder {
-    samples: Vec<(OpId, u32)>,
+    /// (operation, latency µs, service time µs)
+    samples: Vec<(OpId, u32, u32)>,
     errors: Vec<OpId>,
+    late: u64,
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 impl Recorder {
-    /// Buffers one successful operation.
-    pub fn ok(&mut self, op: OpId, took: Duration) {
-        let us = u32::try_from(took.as_micros()).unwrap_or(u32::MAX);
-        self.samples.push((op, us));
+    /// Buffers one successful operation: its latency (from the intended
+    /// start in an open-loop run) and its service time (from the send).
+    pub fn ok(&mut self, op: OpId, latency: Duration, service: Duration) {
+        self.samples.push((op, micros(latency), micros(service)));
+    }
+
+    /// Counts one open-loop action that started late.
+    pub fn late(&mut self) {
+        self.late += 1;
     }
 
     /// Buffers one failed operation.
@@ -209,11 +259,11 @@ mod tests {
         let mut table = OpTable::default();
         let base = table.add(&["w:GET", "w:SET"]);
         assert_eq!(base, 1);
-        let shards = HistShards::new(table);
+        let shards = HistShards::new(table, false);
         let mut rec = Recorder::default();
         let mut expected = new_histogram();
         for i in 0..1000u64 {
-            rec.ok(base, Duration::from_micros(i));
+            rec.ok(base, Duration::from_micros(i), Duration::from_micros(i));
             expected.record(i).unwrap();
             if i % 100 == 99 {
                 shards.flush(&mut rec, i as usize);
@@ -221,7 +271,7 @@ mod tests {
         }
         rec.error(base + 1);
         // Far above the histogram's initial range: it must grow, not clamp.
-        rec.ok(base + 1, Duration::from_secs(7));
+        rec.ok(base + 1, Duration::from_secs(7), Duration::from_secs(7));
         shards.flush(&mut rec, 3);
         let snap = shards.snapshot();
         assert_eq!(snap["w:GET"].decode().unwrap(), expected);
@@ -233,5 +283,25 @@ mod tests {
         );
         assert!(!snap.contains_key(CONNECT_NAME), "no traffic, no entry");
         assert_eq!(shards.ops_done.load(Ordering::Relaxed), 1002);
+        assert!(!snap["w:GET"].has_service(), "closed loop keeps one");
+    }
+
+    #[test]
+    fn open_loop_keeps_service_time_and_late_count_apart() {
+        let mut table = OpTable::default();
+        let base = table.add(&["w:GET"]);
+        let shards = HistShards::new(table, true);
+        let mut rec = Recorder::default();
+        for i in 1..=100u64 {
+            // A stalled schedule: latency grows, service time does not.
+            rec.ok(base, Duration::from_millis(i), Duration::from_micros(50));
+            rec.late();
+        }
+        shards.flush(&mut rec, 0);
+        let op = &shards.snapshot()["w:GET"];
+        assert!(op.latency_us.p99 >= 99_000, "{:?}", op.latency_us);
+        assert_eq!(op.service().max, 50);
+        assert_eq!(shards.late_ops.load(Ordering::Relaxed), 100);
+        assert!(shards.p99_so_far() >= 99_000);
     }
 }

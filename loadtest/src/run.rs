@@ -1,6 +1,8 @@
 //! One load test run: resolve the target (or launch the embedded default),
 //! check it answers, start Goose with one scenario per workload, then gate,
-//! report and write the summary.
+//! report and write the summary. Goose's settings are in
+//! [`crate::goose_tuning`], the progress display in [`crate::progress`],
+//! key removal in [`crate::cleanup`].
 //!
 //! Everything that can fail because of the user's input or the target —
 //! flags, TLS files, password file, connection, ACL rights for the Lua
@@ -9,11 +11,15 @@
 
 use crate::cli::{ConnectionMode, RunConfig};
 use crate::conn::Connector;
+use crate::cpu::CpuTime;
 use crate::invariants::Registry;
 use crate::metrics::{HistShards, OpTable};
+use crate::pacing::Pace;
 use crate::summary::{Overhead, Summary, SCHEMA_VERSION};
 use crate::workloads::{Params, Runnable};
-use crate::{merge, report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED};
+use crate::{
+    cleanup, goose_tuning, merge, progress, report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED,
+};
 use goose::client::GooseClientBuilder;
 use goose::prelude::{GooseAttack, GooseError};
 use rand::Rng;
@@ -24,15 +30,9 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use topology::args::{FrontDoorError, Resolved as FrontDoor};
 use topology::{
-    ClientError, Connection, Deployment, LaunchError, LaunchOptions, Secret, Service, ServiceKind,
-    TargetError, Timeouts,
+    ClientError, Connection, Deployment, LaunchError, LaunchOptions, Secret, Service, TargetError,
+    Timeouts,
 };
-
-/// How often the progress line is printed.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-/// Longest the end-of-run key cleanup may take.
-const CLEANUP_BUDGET: Duration = Duration::from_secs(15);
 
 /// Why a run could not produce a result (exit code 2).
 #[derive(Debug, Error)]
@@ -67,9 +67,17 @@ pub enum RunError {
     /// Goose refused its configuration.
     #[error("failed to start the load test: {0}")]
     Goose(String),
+    /// `--rate` without a known number of users.
+    #[error(
+        "failed to pace the run: --rate is split over the users, so it needs -u (not --test-plan)"
+    )]
+    RateNeedsUsers,
     /// The summary could not be written.
     #[error(transparent)]
     Write(#[from] merge::MergeError),
+    /// The plot could not be drawn or written.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
     /// The async runtime could not start.
     #[error("failed to start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -95,6 +103,8 @@ pub struct RunShared {
     pub conns: Connector,
     /// The password, only to scrub it from error texts.
     pub password: Option<Secret>,
+    /// Closed loop, or each user's open-loop interval.
+    pub pace: Pace,
     users_started: AtomicU64,
     first_start: OnceLock<Instant>,
     pub(crate) goose_ns: AtomicU64,
@@ -105,6 +115,11 @@ impl RunShared {
     pub(crate) fn user_started(&self) {
         self.users_started.fetch_add(1, Ordering::Relaxed);
         self.first_start.get_or_init(Instant::now);
+    }
+
+    /// Goose users started so far.
+    pub fn users_started(&self) -> u64 {
+        self.users_started.load(Ordering::Relaxed)
     }
 }
 
@@ -267,44 +282,28 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         }
     }
 
+    let config = goose_tuning::configure(&cfg, target.tls, &target.address(), built.len());
+    let pace = Pace::from_flags(
+        cfg.args.rate,
+        cfg.args.think_time,
+        config.users.unwrap_or(0),
+    );
+    if cfg.args.rate.is_some() && config.users.is_none() {
+        return Err(RunError::RateNeedsUsers);
+    }
     let shared_conn = (cfg.args.connection == ConnectionMode::Shared).then(|| first.clone());
     let run = Arc::new(RunShared {
         params: params.clone(),
         registry: registry.clone(),
-        hists: HistShards::new(ops),
+        hists: HistShards::new(ops, pace.is_open()),
         conns: Connector::new(service.clone(), cfg.args.connection, shared_conn),
         password: target.password.clone(),
+        pace,
         users_started: AtomicU64::new(0),
         first_start: OnceLock::new(),
         goose_ns: AtomicU64::new(0),
         goose_samples: AtomicU64::new(0),
     });
-
-    let mut config = cfg.args.goose.clone();
-    let scheme = if target.tls { "rediss" } else { "redis" };
-    config.host = Some(format!("{scheme}://{}", target.address()));
-    // The controllers would listen on fixed ports; parallel runs must not clash.
-    config.no_telnet = true;
-    if config.verbose == 0 && config.quiet == 0 {
-        // Goose logs a line per user at info level: thousands of lines for a
-        // large run. Warnings still show; -v brings the rest back.
-        config.quiet = 1;
-    }
-    if !cfg.ramp_given {
-        // Goose starts one user per second by default: a 100-user run would
-        // spend 100 s ramping. Start them within about a second instead,
-        // capped so thousands of users do not flood the accept queue.
-        let rate = config.users.map_or(100, |u| (u * 10).clamp(100, 1000));
-        config.increase_rate = Some(rate.to_string());
-    }
-    if config.users.is_none() && !cfg.ramp_given {
-        // Goose starts one user per CPU by default and gives each user one
-        // scenario: with more workloads than users some would never run
-        // (three workloads on a 2-core machine left one idle). At least one
-        // user per workload.
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        config.users = Some(cpus.max(built.len()));
-    }
     let info_only = config.list || config.version || config.scenarios_list;
 
     let mut attack = GooseAttack::initialize_with_config(config)
@@ -319,12 +318,22 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         attack = attack.register_scenario(scenario);
     }
 
-    let progress =
-        (!cfg.args.no_progress && !info_only).then(|| tokio::spawn(progress_loop(run.clone())));
+    let tty = progress::on_terminal();
+    let progress = (!cfg.args.no_progress && !info_only)
+        .then(|| tokio::spawn(progress::run(run.clone(), tty)));
+    let timeline = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = (cfg.args.plot.is_some() && !info_only)
+        .then(|| tokio::spawn(progress::timeline(run.clone(), timeline.clone())));
+    let cpu_before = CpuTime::now();
     let goose_result = attack.execute().await;
+    let cpu = CpuTime::now().since(cpu_before);
     let ended = Instant::now();
     if let Some(p) = progress {
         p.abort();
+        progress::finish(tty);
+    }
+    if let Some(s) = sampler {
+        s.abort();
     }
     let goose_thresholds_failed = match goose_result {
         Ok(_) => false,
@@ -338,7 +347,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         w.finish();
     }
 
-    let summary = summarize(&cfg, &run, &service, ended);
+    let summary = summarize(&cfg, &run, &service, ended, cpu);
     print!("{}", report::render(&summary));
     if goose_thresholds_failed {
         println!("Goose's own --threshold failed (see above).");
@@ -347,15 +356,26 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         merge::write(path, &summary)?;
         eprintln!("loadtest: summary written to {}", path.display());
     }
+    if let Some(path) = &cfg.args.plot {
+        let points = crate::invariants::lock(&timeline).clone();
+        crate::plot::write(path, &summary, &points)?;
+        eprintln!("loadtest: plot written to {}", path.display());
+    }
     if resolved.deployment.is_none() && !cfg.args.keep_keys {
-        cleanup(&service, &params.prefix).await;
+        cleanup::cleanup(&service, &params.prefix).await;
     }
     drop(resolved);
     let pass = slo::all_pass(&summary.slo) && !goose_thresholds_failed;
     Ok(Some(Outcome { summary, pass }))
 }
 
-fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant) -> Summary {
+fn summarize(
+    cfg: &RunConfig,
+    run: &RunShared,
+    service: &Service,
+    ended: Instant,
+    cpu: CpuTime,
+) -> Summary {
     let duration_s = run
         .first_start
         .get()
@@ -374,6 +394,8 @@ fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant
             (run.goose_ns.load(Ordering::Relaxed) as f64 / goose_samples as f64).round()
         },
         hdr_record_ns_per_op: run.hists.flush_ns_per_op().round(),
+        cpu_user_us_per_op: 0.0,
+        cpu_sys_us_per_op: 0.0,
     };
     let mut settings: BTreeMap<String, serde_json::Value> = run
         .params
@@ -388,6 +410,24 @@ fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant
         cfg.args.target.target.is_none().into(),
     );
     settings.insert("topology".into(), service.kind.name().into());
+    match run.pace {
+        Pace::Closed => {
+            settings.insert("loop".into(), "closed".into());
+        }
+        Pace::Open { interval } => {
+            settings.insert("loop".into(), "open".into());
+            let users = run.users_started().max(1) as f64;
+            let rate = cfg
+                .args
+                .rate
+                .unwrap_or_else(|| users / interval.as_secs_f64());
+            settings.insert("rate_actions_per_s".into(), rate.into());
+            settings.insert(
+                "interval_per_user_ms".into(),
+                (interval.as_secs_f64() * 1000.0).into(),
+            );
+        }
+    }
     let mut summary = Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("loadtest {}", env!("CARGO_PKG_VERSION")),
@@ -404,6 +444,8 @@ fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant
         ops_per_sec: 0.0,
         errors_total: 0,
         latency_us: Default::default(),
+        service_time_us: Default::default(),
+        late_ops: run.hists.late_ops.load(Ordering::Relaxed),
         operations,
         invariants: run.registry.violations(),
         slo: BTreeMap::new(),
@@ -416,6 +458,9 @@ fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant
     // Decoding what we just encoded cannot fail; if it ever did, the totals
     // would stay zero and latency gates would fail rather than pass.
     let _ = summary.refresh_totals();
+    let (user, sys) = cpu.per_op_us(summary.ops_total);
+    summary.overhead.cpu_user_us_per_op = user;
+    summary.overhead.cpu_sys_us_per_op = sys;
     summary.ops_per_sec = if duration_s > 0.0 {
         (summary.ops_total as f64 / duration_s).round()
     } else {
@@ -423,111 +468,4 @@ fn summarize(cfg: &RunConfig, run: &RunShared, service: &Service, ended: Instant
     };
     summary.slo = slo::evaluate(&cfg.gates, &summary);
     summary
-}
-
-async fn progress_loop(run: Arc<RunShared>) {
-    let started = Instant::now();
-    let mut last_ops = 0;
-    let mut ticker = tokio::time::interval(PROGRESS_EVERY);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let ops = run.hists.ops_done.load(Ordering::Relaxed);
-        let errors = run.hists.errors_done.load(Ordering::Relaxed);
-        eprintln!(
-            "[loadtest] {:>4}s  users {}  ops {}  ({:.0}/s)  errors {}  invariant violations {}",
-            started.elapsed().as_secs(),
-            run.users_started.load(Ordering::Relaxed),
-            ops,
-            (ops - last_ops) as f64 / PROGRESS_EVERY.as_secs_f64(),
-            errors,
-            run.registry.total()
-        );
-        last_ops = ops;
-    }
-}
-
-/// Removes the run's keys from a target we did not launch (most have TTLs
-/// anyway; getset and cache values would otherwise linger). SCAN walks one
-/// node, so on a Cluster every primary is scanned. Bounded in time and
-/// rounds; a failure only leaves keys behind.
-async fn cleanup(service: &Service, prefix: &str) {
-    let deadline = Instant::now() + CLEANUP_BUDGET;
-    let timeouts = Timeouts::default();
-    let nodes = match &service.kind {
-        ServiceKind::Cluster { .. } => cluster_primaries(service, &timeouts).await,
-        ServiceKind::Sentinel { .. } => {
-            match topology::conn::resolve_primary(service, &timeouts).await {
-                Ok((_, c)) => vec![c],
-                Err(_) => Vec::new(),
-            }
-        }
-        ServiceKind::Standalone => topology::connect(&service.node, &timeouts)
-            .await
-            .into_iter()
-            .collect(),
-    };
-    for mut conn in nodes {
-        scan_unlink(&mut conn, prefix, deadline).await;
-    }
-}
-
-/// Connections to every primary of a cluster (from `CLUSTER NODES`).
-async fn cluster_primaries(
-    service: &Service,
-    timeouts: &Timeouts,
-) -> Vec<redis::aio::MultiplexedConnection> {
-    let mut out = Vec::new();
-    for seed in service.seeds() {
-        let Ok(mut c) = topology::connect(&service.data_target(&seed), timeouts).await else {
-            continue;
-        };
-        let Ok(text) = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async::<String>(&mut c)
-            .await
-        else {
-            continue;
-        };
-        for node in topology::cluster_nodes::parse(&text) {
-            if !node.has("master") {
-                continue;
-            }
-            if let Ok(n) = topology::connect(&service.data_target(&node.announced), timeouts).await
-            {
-                out.push(n);
-            }
-        }
-        break;
-    }
-    out
-}
-
-async fn scan_unlink(
-    conn: &mut redis::aio::MultiplexedConnection,
-    prefix: &str,
-    deadline: Instant,
-) {
-    let pattern = format!("{prefix}*");
-    let mut cursor: u64 = 0;
-    for _ in 0..100_000 {
-        let page: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await;
-        let Ok((next, keys)) = page else { return };
-        // One UNLINK per key: on a cluster node the keys of one page can
-        // sit in different slots (CROSSSLOT for a multi-key UNLINK).
-        for key in &keys {
-            let _: redis::RedisResult<i64> = redis::cmd("UNLINK").arg(key).query_async(conn).await;
-        }
-        cursor = next;
-        if cursor == 0 || Instant::now() >= deadline {
-            return;
-        }
-    }
 }

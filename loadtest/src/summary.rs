@@ -11,12 +11,27 @@
 //! - `ops_total`: Redis round trips, failed ones included; `errors_total`:
 //!   the failed ones; `ops_per_sec`: `ops_total / duration_s` (for a merge:
 //!   the sum of the parts, which ran side by side).
-//! - `latency_us`: percentiles over every successful operation;
-//!   `operations`: per operation count, errors, percentiles and histogram.
+//! - `latency_us`: percentiles over every successful operation. In a
+//!   closed-loop run (the default) each is measured from when the request
+//!   was sent; in an open-loop run (`--rate`, `--think-time`) from when it
+//!   was *meant* to be sent, so a stall also counts against the requests it
+//!   held back (no coordinated omission).
+//! - `service_time_us`: the same percentiles measured from the actual send
+//!   (equal to `latency_us` in a closed-loop run); `late_ops`: open-loop
+//!   actions that started more than [`crate::pacing::LATE_AFTER`] after
+//!   their intended start (0 in a closed-loop run).
+//! - `operations`: per operation count, errors, both sets of percentiles
+//!   and both histograms (`service_histogram` is empty when it equals
+//!   `histogram`, as in every closed-loop run).
 //! - `invariants`: violations per invariant; `slo`: each gate's value, limit
 //!   and outcome; `stats`: workload figures that are not gates (cache hit
 //!   ratio, lock takeovers, …); `overhead`: what recording costs per
+//!   operation and the client CPU (user + system, from `getrusage`) per
 //!   operation; `settings`: the parameters of the run.
+//!
+//! Version 1 files written before the open-loop fields existed still read:
+//! the new fields default to "same as latency" and 0, which is what they
+//! were.
 
 use crate::slo::GateResult;
 use base64::Engine;
@@ -103,29 +118,61 @@ pub struct OpSummary {
     pub count: u64,
     /// Failed round trips (not in the histogram).
     pub errors: u64,
-    /// Percentiles of the successful round trips.
+    /// Percentiles of the successful round trips (from the intended start
+    /// in an open-loop run).
     pub latency_us: Percentiles,
     /// The full histogram: HDR V2 deflate, base64 (standard alphabet).
     pub histogram: String,
+    /// Percentiles of the successful round trips from their actual send.
+    #[serde(default)]
+    pub service_time_us: Option<Percentiles>,
+    /// The service-time histogram; empty when it equals `histogram`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_histogram: String,
 }
 
 impl OpSummary {
-    /// Builds from a histogram of successes and an error count.
-    pub fn new(h: &Histogram<u64>, errors: u64) -> Self {
+    /// Builds from a latency histogram of successes, the service-time one
+    /// when it differs (open loop), and an error count.
+    pub fn new(h: &Histogram<u64>, service: Option<&Histogram<u64>>, errors: u64) -> Self {
         Self {
             count: h.len() + errors,
             errors,
             latency_us: Percentiles::of(h),
             histogram: encode(h),
+            service_time_us: Some(Percentiles::of(service.unwrap_or(h))),
+            service_histogram: service.map(encode).unwrap_or_default(),
         }
     }
 
-    /// The histogram back.
+    /// The latency histogram back.
     pub fn decode(&self) -> Result<Histogram<u64>, SummaryError> {
         decode(&self.histogram).map_err(|detail| SummaryError::Decode {
             op: String::new(),
             detail,
         })
+    }
+
+    /// The service-time histogram back (the latency one when they are the
+    /// same).
+    pub fn decode_service(&self) -> Result<Histogram<u64>, SummaryError> {
+        if self.service_histogram.is_empty() {
+            return self.decode();
+        }
+        decode(&self.service_histogram).map_err(|detail| SummaryError::Decode {
+            op: String::new(),
+            detail,
+        })
+    }
+
+    /// Whether a separate service-time histogram is carried.
+    pub fn has_service(&self) -> bool {
+        !self.service_histogram.is_empty()
+    }
+
+    /// Service-time percentiles (the latency ones in a closed-loop run).
+    pub fn service(&self) -> &Percentiles {
+        self.service_time_us.as_ref().unwrap_or(&self.latency_us)
     }
 }
 
@@ -138,6 +185,22 @@ pub struct Overhead {
     /// Mean nanoseconds per operation spent timing and buffering it for the
     /// HDR histograms.
     pub hdr_record_ns_per_op: f64,
+    /// Client CPU in user mode per operation, µs (`getrusage` over the
+    /// load, divided by `ops_total`): everything the process did, Goose
+    /// and the runtime included.
+    #[serde(default)]
+    pub cpu_user_us_per_op: f64,
+    /// Client CPU in kernel mode per operation, µs (socket reads, writes,
+    /// wakeups).
+    #[serde(default)]
+    pub cpu_sys_us_per_op: f64,
+}
+
+impl Overhead {
+    /// User plus system CPU per operation, µs.
+    pub fn cpu_us_per_op(&self) -> f64 {
+        self.cpu_user_us_per_op + self.cpu_sys_us_per_op
+    }
 }
 
 /// Just the version, read before the rest so an old or future file fails
@@ -169,8 +232,15 @@ pub struct Summary {
     pub ops_per_sec: f64,
     /// Failed round trips.
     pub errors_total: u64,
-    /// Percentiles over every successful operation.
+    /// Percentiles over every successful operation (from the intended
+    /// start in an open-loop run).
     pub latency_us: Percentiles,
+    /// Percentiles over every successful operation from its actual send.
+    #[serde(default)]
+    pub service_time_us: Percentiles,
+    /// Open-loop actions that started late (see the module docs).
+    #[serde(default)]
+    pub late_ops: u64,
     /// Per operation.
     pub operations: BTreeMap<String, OpSummary>,
     /// Violations per invariant.
@@ -190,13 +260,28 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// All operations' histograms added together.
+    /// All operations' latency histograms added together.
     pub fn combined_histogram(&self) -> Result<Histogram<u64>, SummaryError> {
+        self.combined(OpSummary::decode)
+    }
+
+    /// All operations' service-time histograms added together.
+    pub fn combined_service_histogram(&self) -> Result<Histogram<u64>, SummaryError> {
+        self.combined(OpSummary::decode_service)
+    }
+
+    fn combined(
+        &self,
+        which: fn(&OpSummary) -> Result<Histogram<u64>, SummaryError>,
+    ) -> Result<Histogram<u64>, SummaryError> {
         let mut all = new_histogram();
         for (op, s) in &self.operations {
-            let h = decode(&s.histogram).map_err(|detail| SummaryError::Decode {
-                op: op.clone(),
-                detail,
+            let h = which(s).map_err(|e| match e {
+                SummaryError::Decode { detail, .. } => SummaryError::Decode {
+                    op: op.clone(),
+                    detail,
+                },
+                other => other,
             })?;
             all.add(&h).map_err(|e| SummaryError::Add {
                 op: op.clone(),
@@ -206,11 +291,18 @@ impl Summary {
         Ok(all)
     }
 
+    /// Whether this is (or includes) an open-loop run: service time then
+    /// differs from latency.
+    pub fn is_open_loop(&self) -> bool {
+        self.operations.values().any(OpSummary::has_service)
+    }
+
     /// Recomputes the totals and overall percentiles from `operations`.
     pub fn refresh_totals(&mut self) -> Result<(), SummaryError> {
         self.ops_total = self.operations.values().map(|o| o.count).sum();
         self.errors_total = self.operations.values().map(|o| o.errors).sum();
         self.latency_us = Percentiles::of(&self.combined_histogram()?);
+        self.service_time_us = Percentiles::of(&self.combined_service_histogram()?);
         Ok(())
     }
 }
@@ -263,7 +355,12 @@ pub(crate) mod tests {
             ops_per_sec: 0.0,
             errors_total: 0,
             latency_us: Percentiles::default(),
-            operations: BTreeMap::from([("getset:GET".to_owned(), OpSummary::new(&h, errors))]),
+            service_time_us: Percentiles::default(),
+            late_ops: 0,
+            operations: BTreeMap::from([(
+                "getset:GET".to_owned(),
+                OpSummary::new(&h, None, errors),
+            )]),
             invariants: invariants
                 .iter()
                 .map(|(n, v)| ((*n).to_owned(), *v))
@@ -315,5 +412,40 @@ pub(crate) mod tests {
         let back: Summary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
         assert_eq!((s.ops_total, s.errors_total), (5, 2));
+        assert_eq!(s.service_time_us, s.latency_us, "closed loop: the same");
+        assert!(!json.contains("service_histogram"), "not repeated");
+    }
+
+    #[test]
+    fn version_1_summary_without_open_loop_fields_still_reads() {
+        let s = summary_with(&[5, 6, 7], 0, &[]);
+        let mut v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("service_time_us");
+        obj.remove("late_ops");
+        for op in obj["operations"].as_object_mut().unwrap().values_mut() {
+            op.as_object_mut().unwrap().remove("service_time_us");
+        }
+        let mut back: Summary = serde_json::from_value(v).unwrap();
+        back.refresh_totals().unwrap();
+        assert_eq!(back.service_time_us, s.latency_us);
+        assert_eq!(back.operations["getset:GET"].service(), &s.latency_us);
+        assert_eq!(back.late_ops, 0);
+    }
+
+    #[test]
+    fn open_loop_service_time_is_kept_apart_from_latency() {
+        let (mut lat, mut svc) = (new_histogram(), new_histogram());
+        for v in [100, 200, 300_000] {
+            lat.record(v).unwrap();
+        }
+        for v in [100, 200, 300] {
+            svc.record(v).unwrap();
+        }
+        let op = OpSummary::new(&lat, Some(&svc), 0);
+        assert!(op.has_service());
+        assert_eq!(op.decode_service().unwrap(), svc);
+        assert_eq!(op.service().max, 300);
+        assert!(op.latency_us.max >= 300_000);
     }
 }

@@ -385,3 +385,192 @@ fn every_workload_holds_on_a_launched_cluster() {
 fn every_workload_holds_on_a_launched_sentinel_deployment() {
     every_workload_holds_on("sentinel");
 }
+
+/// A standalone hardened server of our own and a URL to it as `app` (the
+/// password through `REDIS_PASSWORD`, as a user would pass it).
+fn own_server(rt: &tokio::runtime::Runtime) -> (topology::Deployment, String, String) {
+    use_local_processes();
+    let deployment = rt
+        .block_on(topology::Deployment::launch(
+            &topology::Topology::Standalone,
+            topology::Profile::Hardened,
+            &topology::LaunchOptions::from_env().unwrap(),
+        ))
+        .unwrap();
+    let app = deployment.app_target().unwrap();
+    let password = app.password.as_ref().unwrap().expose().to_owned();
+    let url = format!("redis://app@{}", app.address());
+    (deployment, url, password)
+}
+
+#[test]
+fn open_loop_latency_counts_a_stall_that_service_time_hides() {
+    // 4 users at 4,000 actions/s for 3 s: ~12,000 operations, so the 4
+    // requests in flight when the server freezes are fewer than 0.1 % and
+    // do not reach the service-time p99.9.
+    const STALL: Duration = Duration::from_millis(300);
+    const RUN: Duration = Duration::from_secs(3);
+    let rt = runtime();
+    let (mut deployment, url, password) = own_server(&rt);
+    std::env::set_var("REDIS_PASSWORD", password);
+    let args = [
+        "loadtest",
+        "--target",
+        url.as_str(),
+        "--workload",
+        "getset",
+        "-u",
+        "4",
+        "--rate",
+        "4000",
+        "-t",
+        "3s",
+        "--no-progress",
+        "--slo",
+        "none",
+    ];
+    let Ok(Parsed::Run(cfg)) = parse(args) else {
+        panic!("parse")
+    };
+    let (outcome, stalled) = rt.block_on(async {
+        let load = tokio::spawn(execute(*cfg));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        deployment.pause("n1").await.unwrap();
+        // Measured from after SIGSTOP was sent to before SIGCONT is: never
+        // longer than the real freeze.
+        let frozen = Instant::now();
+        tokio::time::sleep(STALL).await;
+        let stalled = frozen.elapsed();
+        deployment.resume("n1").await.unwrap();
+        (load.await.unwrap().unwrap().unwrap(), stalled)
+    });
+    let s = outcome.summary;
+    assert_eq!(s.settings["loop"], "open");
+    assert_eq!(s.errors_total, 0, "{:?}", s.operations);
+    let (corrected, service) = (s.latency_us.p999, s.service_time_us.p999);
+    // An exact open-loop measure gives the requests due during the stall
+    // latencies spread evenly from the stall down to nothing: the one due
+    // k-th after the freeze waited about k / rate less. The 0.1 % of
+    // operations above p99.9 are the first 0.1 % of the run's operations
+    // due after the freeze, so p99.9 sits 0.1 % of the run time below the
+    // stall; 2 ms more for timer resolution.
+    let slack = RUN / 1000 + Duration::from_millis(2);
+    eprintln!(
+        "stall {stalled:?}: corrected p99.9 {corrected} µs, service p99.9 {service} µs, late {}, ops {}",
+        s.late_ops, s.ops_total
+    );
+    let floor = (stalled - slack).as_micros() as u64;
+    assert!(
+        corrected >= floor,
+        "corrected p99.9 {corrected} µs < stall {stalled:?} - {slack:?}"
+    );
+    assert!(
+        service < (STALL / 3).as_micros() as u64,
+        "service p99.9 {service} µs should not see the stall"
+    );
+    // Every action due during the stall ran late rather than being dropped.
+    let due = 4000.0 * stalled.as_secs_f64();
+    assert!(
+        s.late_ops as f64 >= 0.8 * due,
+        "late {} of {due}",
+        s.late_ops
+    );
+    let rate = s.ops_per_sec;
+    assert!(
+        (3000.0..5000.0).contains(&rate),
+        "open loop holds its rate: {rate}"
+    );
+    drop(deployment);
+}
+
+#[test]
+fn processes_side_by_side_merge_exactly() {
+    // What the chart's Job does with parallelism 3, as local processes.
+    const PARTS: usize = 3;
+    let rt = runtime();
+    let (deployment, url, password) = own_server(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_loadtest");
+    let paths: Vec<_> = (0..PARTS)
+        .map(|i| dir.path().join(format!("part-{i}.json")))
+        .collect();
+    let children: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            std::process::Command::new(bin)
+                .args([
+                    "--target",
+                    url.as_str(),
+                    "--workload",
+                    "getset,idempotency",
+                    "-u",
+                    "4",
+                    "--rate",
+                    "1000",
+                    "-t",
+                    "2s",
+                    "--no-progress",
+                    "--threads",
+                    "1",
+                    "--summary-json",
+                ])
+                .arg(p)
+                .env("REDIS_PASSWORD", &password)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let parts: Vec<Summary> = paths
+        .iter()
+        .map(|p| loadtest::merge::read(p).unwrap())
+        .collect();
+    // A gate no part passes alone and their sum does: it must be judged
+    // again on the merged figures, not copied from a part.
+    let fastest = parts.iter().map(|p| p.ops_per_sec).fold(0.0, f64::max);
+    let gate = format!("ops_per_sec>={:.0},invariants==0", fastest * 1.5);
+    assert!(parts
+        .iter()
+        .all(|p| !loadtest::slo::all_pass(&loadtest::slo::evaluate(
+            &loadtest::slo::parse(&gate).unwrap(),
+            p
+        ))));
+    let out = dir.path().join("all.json");
+    let status = std::process::Command::new(bin)
+        .arg("merge")
+        .args(&paths)
+        .arg("-o")
+        .arg(&out)
+        .args(["--slo", &gate])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "merged gate passes: {status}");
+    let merged = loadtest::merge::read(&out).unwrap();
+    assert_eq!(merged.merged_from, PARTS as u32);
+    assert_eq!(
+        merged.ops_total,
+        parts.iter().map(|p| p.ops_total).sum::<u64>()
+    );
+    assert_eq!(
+        merged.late_ops,
+        parts.iter().map(|p| p.late_ops).sum::<u64>()
+    );
+    for (op, m) in &merged.operations {
+        let mut latency = loadtest::summary::new_histogram();
+        let mut service = loadtest::summary::new_histogram();
+        for p in &parts {
+            if let Some(o) = p.operations.get(op) {
+                latency.add(o.decode().unwrap()).unwrap();
+                service.add(o.decode_service().unwrap()).unwrap();
+            }
+        }
+        assert_eq!(m.decode().unwrap(), latency, "{op}: histograms added");
+        assert_eq!(m.decode_service().unwrap(), service, "{op}: service too");
+    }
+    assert!(merged.slo.values().all(|g| g.pass), "{:?}", merged.slo);
+    drop(deployment);
+}

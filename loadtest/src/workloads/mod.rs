@@ -33,11 +33,12 @@ pub mod session;
 use crate::conn::{is_connection_error, NotReady};
 use crate::invariants::{lock as lock_mutex, Registry};
 use crate::metrics::{OpId, Recorder, CONNECT};
+use crate::pacing::{is_late, lateness, Pace, Schedule};
 use crate::run::RunShared;
 use goose::goose::{GooseUser, Scenario, Transaction, TransactionFunction, TransactionResult};
 use goose::GooseError;
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use redis::FromRedisValue;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -54,6 +55,12 @@ const TRANSACTION_BUDGET: Duration = Duration::from_millis(100);
 
 /// Longest a user sleeps inside one transaction while backing off.
 const BACKOFF_STEP: Duration = Duration::from_millis(200);
+
+/// Longest an open-loop transaction lasts, waits for intended starts
+/// included: long enough that a user with a 500 ms interval costs Goose
+/// only a few transactions a second, short enough that the run ends on
+/// time (Goose ends a user between transactions).
+const OPEN_LOOP_BUDGET: Duration = Duration::from_millis(250);
 
 /// Workload parameters, from the command line.
 #[derive(Clone, Debug)]
@@ -127,19 +134,29 @@ pub struct UserCore {
     goose_ns: u64,
     goose_timed: u64,
     tick: u32,
+    schedule: Option<Schedule>,
 }
 
 impl UserCore {
-    fn new(index: usize) -> Self {
+    fn new(index: usize, pace: Pace) -> Self {
+        let mut rng = SmallRng::from_rng(&mut rand::rng());
+        let schedule = match pace {
+            Pace::Closed => None,
+            Pace::Open { interval } => {
+                let phase = interval.mul_f64(rng.random_range(0.0..1.0));
+                Some(Schedule::new(Instant::now(), interval, phase))
+            }
+        };
         Self {
             conn: crate::conn::UserConn::default(),
-            rng: SmallRng::from_rng(&mut rand::rng()),
+            rng,
             index,
             seq: 0,
             rec: Recorder::default(),
             goose_ns: 0,
             goose_timed: 0,
             tick: 0,
+            schedule,
         }
     }
 
@@ -174,6 +191,10 @@ pub struct Ctx<'a> {
     /// Everything shared by the run.
     pub run: &'a RunShared,
     base: OpId,
+    /// The action's intended start (open loop), taken by its first round
+    /// trip: later round trips of the action depend on earlier answers, so
+    /// they are measured from their send.
+    intended: Option<Instant>,
 }
 
 /// Goose records one round trip in `record_overhead_sample` of this many.
@@ -237,6 +258,11 @@ impl Ctx<'_> {
         result: redis::RedisResult<T>,
     ) -> Reply<T> {
         let received = Instant::now();
+        let service = received - sent;
+        let latency = match self.intended.take() {
+            Some(intended) => service + lateness(intended, sent),
+            None => service,
+        };
         let op = self.base + op as OpId;
         let (value, error) = match result {
             Ok(v) => (Some(v), None),
@@ -252,7 +278,7 @@ impl Ctx<'_> {
             self.core,
             self.run,
             op,
-            received - sent,
+            Took { latency, service },
             error.as_ref().map(|e| e.to_string()),
         )
         .await;
@@ -271,17 +297,34 @@ fn not_connected() -> redis::RedisError {
     ))
 }
 
-/// Records one round trip in our histograms and in Goose's metrics.
+/// How long a round trip took: from its intended start and from its send.
+#[derive(Clone, Copy)]
+struct Took {
+    latency: Duration,
+    service: Duration,
+}
+
+impl Took {
+    fn same(d: Duration) -> Self {
+        Self {
+            latency: d,
+            service: d,
+        }
+    }
+}
+
+/// Records one round trip in our histograms and in Goose's metrics (which
+/// get the latency, what the application saw).
 async fn record(
     user: &mut GooseUser,
     core: &mut UserCore,
     run: &RunShared,
     op: OpId,
-    took: Duration,
+    took: Took,
     error: Option<String>,
 ) {
     match error {
-        None => core.rec.ok(op, took),
+        None => core.rec.ok(op, took.latency, took.service),
         Some(_) => core.rec.error(op),
     }
     let name = run.hists.ops().name(op);
@@ -292,7 +335,14 @@ async fn record(
     // An error here means Goose is shutting down its metrics channel at the
     // end of the run: nothing to do about it, and never a reason to panic.
     let _ = user
-        .record_custom_request_duration(METHOD, name, took, error.is_none(), None, error.as_deref())
+        .record_custom_request_duration(
+            METHOD,
+            name,
+            took.latency,
+            error.is_none(),
+            None,
+            error.as_deref(),
+        )
         .await;
     if let Some(started) = started {
         core.goose_ns += started.elapsed().as_nanos() as u64;
@@ -454,7 +504,7 @@ impl<W: Workload> Runnable for W {
 
 async fn on_start<W: Workload>(user: &mut GooseUser, w: &W, run: &RunShared) {
     run.user_started();
-    let mut core = UserCore::new(user.weighted_users_index);
+    let mut core = UserCore::new(user.weighted_users_index, run.pace);
     let state = w.new_state(&mut core);
     connect_if_needed(user, &mut core, run).await;
     run.hists.flush(&mut core.rec, core.index);
@@ -467,7 +517,7 @@ async fn connect_if_needed(user: &mut GooseUser, core: &mut UserCore, run: &RunS
     match run.conns.ensure(&mut core.conn).await {
         Ok(None) => true,
         Ok(Some(took)) => {
-            record(user, core, run, CONNECT, took, None).await;
+            record(user, core, run, CONNECT, Took::same(took), None).await;
             true
         }
         Err(NotReady::Backoff(wait)) => {
@@ -475,7 +525,15 @@ async fn connect_if_needed(user: &mut GooseUser, core: &mut UserCore, run: &RunS
             false
         }
         Err(NotReady::Failed(e, took)) => {
-            record(user, core, run, CONNECT, took, Some(e.to_string())).await;
+            record(
+                user,
+                core,
+                run,
+                CONNECT,
+                Took::same(took),
+                Some(e.to_string()),
+            )
+            .await;
             false
         }
     }
@@ -493,26 +551,31 @@ async fn run_actions<W: Workload>(
     let mut boxed = match taken {
         Some(b) => b,
         None => {
-            let mut core = UserCore::new(user.weighted_users_index);
+            let mut core = UserCore::new(user.weighted_users_index, run.pace);
             let state = w.new_state(&mut core);
             Box::new((core, state))
         }
     };
     let (core, state) = &mut *boxed;
-    let deadline = Instant::now() + TRANSACTION_BUDGET;
-    for _ in 0..run.params.actions_per_transaction {
-        if core.conn.conn.is_none() && !connect_if_needed(user, core, run).await {
-            break;
-        }
-        let mut ctx = Ctx {
-            user: &mut *user,
-            core: &mut *core,
-            run,
-            base,
-        };
-        w.action(&mut ctx, state).await;
-        if Instant::now() >= deadline {
-            break;
+    if core.schedule.is_some() {
+        run_paced(user, w, run, base, core, state).await;
+    } else {
+        let deadline = Instant::now() + TRANSACTION_BUDGET;
+        for _ in 0..run.params.actions_per_transaction {
+            if core.conn.conn.is_none() && !connect_if_needed(user, core, run).await {
+                break;
+            }
+            let mut ctx = Ctx {
+                user: &mut *user,
+                core: &mut *core,
+                run,
+                base,
+                intended: None,
+            };
+            w.action(&mut ctx, state).await;
+            if Instant::now() >= deadline {
+                break;
+            }
         }
     }
     run.hists.flush(&mut core.rec, core.index);
@@ -525,6 +588,55 @@ async fn run_actions<W: Workload>(
         None => user.set_session_data(Slot(Arc::new(Mutex::new(Some(boxed))))),
     }
     Ok(())
+}
+
+/// Open loop: runs the actions whose intended start falls within this
+/// transaction's budget, each at its intended start (or at once when the
+/// user is behind, counted late), and sleeps in between.
+async fn run_paced<W: Workload>(
+    user: &mut GooseUser,
+    w: &W,
+    run: &RunShared,
+    base: OpId,
+    core: &mut UserCore,
+    state: &mut W::State,
+) {
+    let deadline = Instant::now() + OPEN_LOOP_BUDGET;
+    for _ in 0..run.params.actions_per_transaction {
+        let Some(wake) = core.schedule.as_ref().map(Schedule::wake_at) else {
+            return;
+        };
+        if wake > Instant::now() {
+            if wake > deadline {
+                // Back to Goose, which ends the user here if the run is over.
+                tokio::time::sleep_until(deadline.into()).await;
+                return;
+            }
+            tokio::time::sleep_until(wake.into()).await;
+        }
+        if core.conn.conn.is_none() && !connect_if_needed(user, core, run).await {
+            // The schedule goes on: actions missed while disconnected run
+            // late once the user is back, and count as late.
+            return;
+        }
+        let Some(intended) = core.schedule.as_mut().map(Schedule::take) else {
+            return;
+        };
+        if is_late(intended, Instant::now()) {
+            core.rec.late();
+        }
+        let mut ctx = Ctx {
+            user: &mut *user,
+            core: &mut *core,
+            run,
+            base,
+            intended: Some(intended),
+        };
+        w.action(&mut ctx, state).await;
+        if Instant::now() >= deadline {
+            return;
+        }
+    }
 }
 
 /// One entry of [`REGISTRY`].
