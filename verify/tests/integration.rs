@@ -13,6 +13,7 @@ mod integration {
     pub mod common;
     pub mod deployments;
     pub mod drills;
+    pub mod managed;
     pub mod safety;
     pub mod security;
     pub mod topologies;
