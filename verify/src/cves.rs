@@ -81,7 +81,7 @@ pub const CVES: &[Cve] = &[
     },
     Cve {
         id: "CVE-2026-23479",
-        summary: "fixed with CVE-2026-25243 and CVE-2026-23631",
+        summary: "use-after-free in the unblock-client flow",
         lua: false,
         introduced: (2, 6, 0),
         fixed: &[(7, 4, 9), (8, 2, 6)],
@@ -224,6 +224,52 @@ pub const CVES: &[Cve] = &[
         source: "release notes 6.0.20, 6.2.13, 7.0.12 (July 2023)",
     },
 ];
+
+/// Valkey branches [`VALKEY_CVES`] has complete rows for; other Valkey
+/// branches are unknown.
+pub const VALKEY_BRANCHES: &[(u32, u32)] = &[(8, 1)];
+
+/// Valkey's own advisories (its versions, its release notes), for the
+/// branches in [`VALKEY_BRANCHES`].
+pub const VALKEY_CVES: &[Cve] = &[
+    Cve {
+        id: "CVE-2026-23631",
+        summary: "use-after-free when a full sync happens during a yielding Lua script or function",
+        lua: true,
+        introduced: (7, 2, 0),
+        fixed: &[(8, 0, 8), (8, 1, 7)],
+        source: "release notes Valkey 8.0.8, 8.1.7 (May 2026)",
+    },
+    Cve {
+        id: "CVE-2026-25243",
+        summary: "invalid memory access in RESTORE",
+        lua: false,
+        introduced: (7, 2, 0),
+        fixed: &[(8, 0, 8), (8, 1, 7)],
+        source: "release notes Valkey 8.0.8, 8.1.7 (May 2026)",
+    },
+    Cve {
+        id: "CVE-2026-23479",
+        summary: "use-after-free in the unblock-client flow",
+        lua: false,
+        introduced: (7, 2, 0),
+        fixed: &[(8, 0, 8), (8, 1, 7)],
+        source: "release notes Valkey 8.0.8, 8.1.7 (May 2026)",
+    },
+    Cve {
+        id: "CVE-2025-49844",
+        summary: "Lua use-after-free (\"RediShell\"), with CVE-2025-46817, -46818, -46819",
+        lua: true,
+        introduced: (7, 2, 0),
+        fixed: &[(8, 1, 4)],
+        source: "release notes Valkey 8.1.4 (October 2025)",
+    },
+];
+
+/// The rows of `table` affecting `version`.
+pub fn affecting_in(table: &'static [Cve], version: (u32, u32, u32)) -> Vec<&'static Cve> {
+    table.iter().filter(|c| affects(c, version)).collect()
+}
 
 /// A vendor build whose package changelog was read.
 #[derive(Debug)]
@@ -382,6 +428,14 @@ mod tests {
         assert!(!found.contains(&"CVE-2025-32023"));
         assert!(ids("8.2.1").contains(&"CVE-2025-49844"));
         assert_eq!(ids("8.2.8"), ["CVE-2026-62356"]);
+    }
+
+    #[test]
+    fn valkey_rows_are_judged_by_valkey_versions() {
+        let ids = |v| -> Vec<&str> { affecting_in(VALKEY_CVES, v).iter().map(|c| c.id).collect() };
+        assert!(ids((8, 1, 3)).contains(&"CVE-2025-49844"));
+        assert_eq!(ids((8, 1, 4)).len(), 3);
+        assert!(ids((8, 1, 7)).is_empty());
     }
 
     #[test]

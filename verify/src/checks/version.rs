@@ -19,7 +19,7 @@ static KNOWN_CVES: CheckMeta = CheckMeta {
     needs: Needs { disruptive: false },
     scope: Scope::Node,
     applies: Applies::ALL,
-    why: "Several Redis CVEs allow remote code execution by any authenticated client through Lua (the 2025 RediShell family CVE-2025-49844, -46817, -46818, -46819; CVE-2024-46981; CVE-2022-24834): ACLs do not help when the application user may run EVAL. A vulnerable Lua reachable by a non-admin user fails; reachable by admins only, or a non-Lua CVE, warns. Distributions backport fixes without changing the version: a vendor build whose changelog was read is recognised by its redis_build_id, any other build is judged by its version and the evidence says so. Forks (Valkey, KeyDB) are identified from INFO and reported unknown, as is a branch newer than the table. Table and sources: verify/src/cves.rs; https://github.com/redis/redis/security/advisories",
+    why: "Several Redis CVEs allow remote code execution by any authenticated client through Lua (the 2025 RediShell family CVE-2025-49844, -46817, -46818, -46819; CVE-2024-46981; CVE-2022-24834): ACLs do not help when the application user may run EVAL. A vulnerable Lua reachable by a non-admin user fails; reachable by admins only, or a non-Lua CVE, warns. Distributions backport fixes without changing the version: a vendor build whose changelog was read is recognised by its redis_build_id, any other build is judged by its version and the evidence says so. Forks are identified from INFO (valkey_version, server_name): Valkey 8.1 is judged by its own rows (a partial table, so never a pass), other forks and branches are unknown, as is a Redis branch newer than the table. Table and sources: verify/src/cves.rs; https://github.com/redis/redis/security/advisories",
     remediation: "Upgrade to a fixed release of your branch (7.2.15, 7.4.11, 8.2.9 or later; Helm: image.tag; Terraform: engine_version), or take scripting away from the application (redis-conf/users.acl: `-@scripting` on `app`, if it uses no scripts); for a vendor build with backports, confirm the vendor's changelog.",
 };
 
@@ -53,11 +53,27 @@ impl KnownCves {
         };
         let mut evidence = vec![info_ev];
         if let Some((name, version)) = fork(&info) {
-            return Outcome::warn(format!(
-                "{name} {version}: a fork with its own releases; this table covers Redis only, so its CVE state is unknown (not a pass)"
-            ))
-            .with(evidence);
+            let parsed = parse_version(&version)
+                .filter(|v| name == "valkey" && cves::VALKEY_BRANCHES.contains(&(v.0, v.1)));
+            let Some(parsed) = parsed else {
+                return Outcome::warn(format!(
+                    "{name} {version}: a fork with its own releases and no table here for this branch; its CVE state is unknown (not a pass)"
+                ))
+                .with(evidence);
+            };
+            let found = cves::affecting_in(cves::VALKEY_CVES, parsed);
+            for c in &found {
+                evidence.push(Evidence::new(format!("{} ({})", c.id, c.source), c.summary));
+            }
+            if found.is_empty() {
+                return Outcome::warn(format!(
+                    "Valkey {version}: no CVE of the Valkey rows known here (a partial table, not a full audit)"
+                ))
+                .with(evidence);
+            }
+            return judge(ctx, &format!("Valkey {version}"), &found, evidence).await;
         }
+
         let Some(version) = info.get("redis_version") else {
             return Outcome::error("INFO server has no redis_version").with(evidence);
         };
@@ -74,7 +90,7 @@ impl KnownCves {
         let build = info.get("redis_build_id").unwrap_or("");
         let vendor =
             cves::vendor_build(version, build).filter(|_| !ctx.settings.cves.ignore_vendor_builds);
-        let found: Vec<&cves::Cve> = cves::affecting(version)
+        let found: Vec<&'static cves::Cve> = cves::affecting(version)
             .unwrap_or_default()
             .into_iter()
             .filter(|c| !vendor.is_some_and(|b| b.fixed.contains(&c.id)))
@@ -91,57 +107,65 @@ impl KnownCves {
             return Outcome::pass(format!("Redis {version}: no known CVEs in the table"))
                 .with(evidence);
         }
-        let ids = |lua: bool| -> Vec<&str> {
-            found
-                .iter()
-                .filter(|c| c.lua == lua)
-                .map(|c| c.id)
-                .collect()
-        };
-        let (lua, other) = (ids(true), ids(false));
-        if lua.is_empty() {
-            return Outcome::warn(format!(
-                "Redis {version} is affected by {}",
-                other.join(", ")
-            ))
+        judge(ctx, &format!("Redis {version}"), &found, evidence).await
+    }
+}
+
+/// The verdict on the CVEs `found` for `server` ("Redis 7.0.15"): Lua
+/// CVEs are judged by who may run scripts, others warn.
+async fn judge(
+    ctx: &Ctx,
+    server: &str,
+    found: &[&cves::Cve],
+    mut evidence: Vec<Evidence>,
+) -> Outcome {
+    let ids = |lua: bool| -> Vec<&str> {
+        found
+            .iter()
+            .filter(|c| c.lua == lua)
+            .map(|c| c.id)
+            .collect()
+    };
+    let (lua, other) = (ids(true), ids(false));
+    if lua.is_empty() {
+        return Outcome::warn(format!("{server} is affected by {}", other.join(", ")))
             .with(evidence);
-        }
-        // Lua CVEs: exposure decides.
-        let whoami = ctx
-            .whoami()
-            .await
-            .unwrap_or_else(|_| ctx.login_user().to_owned());
-        match super::acl::scripting_users(ctx).await {
-            Ok((reach, ev)) => {
-                evidence.extend(ev);
-                let open: Vec<String> = reach
-                    .iter()
-                    .filter(|(u, _)| u != "admin" && *u != whoami)
-                    .map(|(u, _)| format!("`{u}`"))
-                    .collect();
-                if open.is_empty() {
-                    Outcome::warn(format!(
-                        "Redis {version} has vulnerable Lua ({}) but only the admin role may run scripts",
-                        lua.join(", ")
-                    ))
-                    .with(evidence)
-                } else {
-                    Outcome::fail(format!(
-                        "Redis {version} has vulnerable Lua ({}) and {} may run scripts",
-                        lua.join(", "),
-                        open.join(", ")
-                    ))
-                    .with(evidence)
-                }
-            }
-            Err(withheld) => {
-                evidence.push(Evidence::new("ACL LIST", withheld.message.clone()));
+    }
+    // Lua CVEs: exposure decides.
+    let whoami = ctx
+        .whoami()
+        .await
+        .unwrap_or_else(|_| ctx.login_user().to_owned());
+    match super::acl::scripting_users(ctx).await {
+        Ok((reach, ev)) => {
+            evidence.extend(ev);
+            let open: Vec<String> = reach
+                .iter()
+                .filter(|(u, _)| u != "admin" && *u != whoami)
+                .map(|(u, _)| format!("`{u}`"))
+                .collect();
+            if open.is_empty() {
                 Outcome::warn(format!(
-                    "Redis {version} has vulnerable Lua ({}); who may run scripts is not visible to `{whoami}`",
+                    "{server} has vulnerable Lua ({}) but only the admin role may run scripts",
                     lua.join(", ")
                 ))
                 .with(evidence)
+            } else {
+                Outcome::fail(format!(
+                    "{server} has vulnerable Lua ({}) and {} may run scripts",
+                    lua.join(", "),
+                    open.join(", ")
+                ))
+                .with(evidence)
             }
+        }
+        Err(withheld) => {
+            evidence.push(Evidence::new("ACL LIST", withheld.message.clone()));
+            Outcome::warn(format!(
+                    "{server} has vulnerable Lua ({}); who may run scripts is not visible to `{whoami}`",
+                    lua.join(", ")
+                ))
+                .with(evidence)
         }
     }
 }
@@ -289,6 +313,29 @@ mod tests {
         assert!(o.message.starts_with("valkey 8.0.1"), "{}", o.message);
         let future = Captured::default().text("INFO server", "redis_version:9.0.0\r\n");
         assert_eq!(run(&KnownCves, future).status, Status::Warn);
+    }
+
+    #[test]
+    fn valkey_is_judged_by_its_own_rows() {
+        let info = |v: &str| {
+            format!("redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:{v}\r\n")
+        };
+        let old = server("x", true).text("INFO server", &info("8.1.3"));
+        let o = run(&KnownCves, old);
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        assert!(
+            o.message
+                .starts_with("Valkey 8.1.3 has vulnerable Lua (CVE-2026-23631, CVE-2025-49844)"),
+            "{}",
+            o.message
+        );
+        let patched = server("x", true).text("INFO server", &info("8.1.7"));
+        let o = run(&KnownCves, patched);
+        assert_eq!(
+            o.status,
+            Status::Warn,
+            "a partial table never passes: {o:?}"
+        );
     }
 
     #[test]
