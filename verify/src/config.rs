@@ -14,6 +14,9 @@
 //! min_replicas_to_write = 1 # the policy's value (default: 1 Sentinel, 0 Cluster)
 //! max_replica_lag_seconds = 10
 //!
+//! [cves]
+//! ignore_vendor_builds = false  # true: judge a known vendor build by its version alone
+//!
 //! [drills]                  # `verify drill`; every key optional
 //! writers = 8               # concurrent writers
 //! writes_per_second = 200   # per writer, at most
@@ -75,6 +78,18 @@ struct RawConfig {
     topology: TopologySettings,
     #[serde(default)]
     drills: DrillSettings,
+    #[serde(default)]
+    cves: CveSettings,
+}
+
+/// `[cves]`: how `version.known-cves` reads versions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CveSettings {
+    /// Judge by the version string alone, even for a vendor build whose
+    /// changelog lists backported fixes (`cves::VENDOR_BUILDS`).
+    #[serde(default)]
+    pub ignore_vendor_builds: bool,
 }
 
 /// `[topology]`: the declared shape and replication policy of a Sentinel or
@@ -111,6 +126,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// `[drills]`: writers, timers and budgets of `verify drill`.
     pub drills: DrillSettings,
+    /// `[cves]`: how versions are judged.
+    pub cves: CveSettings,
     /// `--prometheus` / `--grafana-dir`; `None` skips the monitoring.* checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<MonitoringSettings>,
@@ -239,6 +256,7 @@ impl Settings {
             config_file: Some(path.to_owned()),
             drills: raw.drills,
             monitoring: None,
+            cves: raw.cves,
         })
     }
 }
@@ -303,6 +321,16 @@ mod tests {
             Err(ConfigError::Parse { .. })
         ));
         assert_eq!(parse("").unwrap().drills, DrillSettings::default());
+        assert!(
+            parse("[cves]\nignore_vendor_builds = true")
+                .unwrap()
+                .cves
+                .ignore_vendor_builds
+        );
+        assert!(matches!(
+            parse("[cves]\nignore = true"),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

@@ -206,13 +206,16 @@ impl Ctx {
             return Outcome::error(format!("{command} failed: {}", why.reason()));
         };
         if code_of(reply) == topology::ErrorCode::NoPerm {
+            let user = self.login_user();
+            let rule = acl_rule_for(command);
+            let allow = if user == "admin" {
+                format!("grant `{rule}`")
+            } else {
+                format!("run as `admin`, or grant `{rule}`")
+            };
             return Outcome::withheld(
                 Withheld::Permission,
-                format!(
-                    "{command} denied to `{}`: run as `admin`, or grant `{}`",
-                    self.login_user(),
-                    acl_rule_for(command)
-                ),
+                format!("{command} denied to `{user}`: {allow}"),
             );
         }
         match self.provider().await {

@@ -235,3 +235,54 @@ async fn run_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Withheld;
+
+    fn report(outcomes: Vec<Outcome>) -> Report {
+        let meta = crate::checks::REGISTRY[0].meta();
+        Report {
+            target: "redis://127.0.0.1:6379".into(),
+            launched: None,
+            topology: "standalone",
+            nodes: Vec::new(),
+            notes: Vec::new(),
+            settings: crate::config::Settings::default(),
+            results: outcomes
+                .into_iter()
+                .map(|outcome| CheckResult {
+                    meta,
+                    severity: Severity::Deny,
+                    node: None,
+                    outcome,
+                    elapsed: Duration::ZERO,
+                })
+                .collect(),
+            drills: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn summary_counts_skips_for_permissions_and_providers_and_exits_0() {
+        let r = report(vec![
+            Outcome::pass("ok"),
+            Outcome::withheld(Withheld::Permission, "INFO server denied to `app`"),
+            Outcome::withheld(Withheld::Permission, "ACL LIST denied to `app`"),
+            Outcome::withheld(Withheld::Provider, "CONFIG GET x blocked by ElastiCache"),
+            Outcome::skip("not applicable"),
+        ]);
+        let s = r.summary();
+        assert_eq!((s.skip, s.skip_permission, s.skip_provider), (4, 2, 1));
+        assert_eq!(
+            r.summary_line(),
+            "1 pass, 0 fail, 0 warn, 4 skip (2 for permissions, 1 blocked by the provider), 0 error; exit 0"
+        );
+        let plain = report(vec![Outcome::pass("ok"), Outcome::error("no")]);
+        assert_eq!(
+            plain.summary_line(),
+            "1 pass, 0 fail, 0 warn, 0 skip, 1 error; exit 2"
+        );
+    }
+}

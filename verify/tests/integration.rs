@@ -15,6 +15,7 @@ mod integration {
     pub mod drill_target;
     pub mod drills;
     pub mod hostile;
+    pub mod managed;
     pub mod safety;
     pub mod security;
     pub mod sarif;

@@ -478,10 +478,13 @@ impl LeastPrivilege {
                 "<not supported>",
             )),
             Err(e) => {
-                return ctx
-                    .withheld("CONFIG GET acl-pubsub-default", &e)
-                    .await
-                    .with(evidence)
+                // Where CONFIG is withheld the users are still judged; the
+                // skip is reported only when they raise nothing.
+                let skip = ctx.withheld("CONFIG GET acl-pubsub-default", &e).await;
+                if problems.is_empty() || skip.status == crate::check::Status::Error {
+                    return skip.with(evidence);
+                }
+                evidence.push(Evidence::new("CONFIG GET acl-pubsub-default", skip.message));
             }
         }
         if problems.is_empty() {
@@ -726,6 +729,22 @@ mod tests {
         assert!(o.message.contains("`guest` needs no password"));
         let channels = users(HARDENED_LIST).config("acl-pubsub-default", "allchannels");
         assert_eq!(run(&LeastPrivilege, channels).status, Status::Fail);
+    }
+
+    #[test]
+    fn least_privilege_still_judges_users_where_config_is_blocked() {
+        let blocked = "ERR unknown command 'CONFIG', with args beginning with: 'GET' ";
+        let mut open = HARDENED_LIST.to_vec();
+        open.push("user guest on nopass ~cache:* resetchannels -@all +get");
+        let o = run(
+            &LeastPrivilege,
+            users(&open).reply("CONFIG GET acl-pubsub-default", Err(blocked)),
+        );
+        assert_eq!(o.status, Status::Fail, "{o:?}");
+        let clean = users(HARDENED_LIST).reply("CONFIG GET acl-pubsub-default", Err(blocked));
+        let o = run(&LeastPrivilege, clean);
+        assert_eq!(o.status, Status::Skip);
+        assert_eq!(o.withheld, Some(crate::check::Withheld::Provider));
     }
 
     #[test]

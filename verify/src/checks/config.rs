@@ -251,6 +251,43 @@ mod tests {
     use crate::ctx::Captured;
 
     #[test]
+    fn config_blocked_by_elasticache_is_a_provider_skip_naming_its_control() {
+        let c = Captured::default()
+            .text("INFO server", "redis_version:7.1.0\r\nos:Amazon ElastiCache\r\n")
+            .reply(
+                "CONFIG GET enable-protected-configs",
+                Err("ERR unknown command 'CONFIG', with args beginning with: 'GET' 'enable-protected-configs' "),
+            );
+        let o = run(&ProtectedConfigs, c);
+        assert_eq!(o.status, Status::Skip);
+        assert_eq!(o.withheld, Some(crate::check::Withheld::Provider));
+        assert!(
+            o.message.contains("blocked by ElastiCache"),
+            "{}",
+            o.message
+        );
+        assert!(
+            o.message.contains("create_parameter_group"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn config_denied_by_the_acl_is_a_permission_skip_saying_what_to_grant() {
+        let c = Captured::default().reply(
+            "CONFIG GET enable-protected-configs",
+            Err("NOPERM User app has no permissions to run the 'config|get' command"),
+        );
+        let o = run(&ProtectedConfigs, c);
+        assert_eq!(o.status, Status::Skip);
+        assert_eq!(
+            o.message,
+            "CONFIG GET enable-protected-configs denied to `admin`: grant `+config|get`"
+        );
+    }
+
+    #[test]
     fn debug_module_pass_fail_warn_skip() {
         let hardened = Captured::default()
             .config("enable-debug-command", "no")

@@ -49,7 +49,12 @@ impl Reachable {
         }
         let server = server.unwrap_or_default();
         let replication = replication.unwrap_or_default();
+        // A managed service is named here, once, for the whole report.
+        let on = crate::provider::Provider::detect(&server)
+            .map(|p| format!(" on {}", p.name()))
+            .unwrap_or_default();
         let version = server.get("redis_version").unwrap_or("?");
+        let version = format!("{version}{on}");
         let role = replication.get("role").unwrap_or("?");
         if role != "master" && role != "?" {
             return Outcome::pass(format!(
@@ -213,6 +218,25 @@ mod tests {
         assert_eq!(o.status, Status::Pass, "{o:?}");
         assert!(o.message.contains("write round-trip ok"), "{}", o.message);
         assert!(o.evidence.iter().any(|e| e.observed.contains("NOPERM")));
+    }
+
+    #[test]
+    fn names_a_managed_service_it_recognises() {
+        let c = base()
+            .text(
+                "INFO server",
+                "redis_version:7.1.0\r\nos:Amazon ElastiCache\r\nredis_mode:standalone\r\n",
+            )
+            .reply("SET __verify:test:probe 1 PX 60000 NX", Ok(Value::Okay))
+            .text("GET __verify:test:probe", "1")
+            .reply("DEL __verify:test:probe", Ok(Value::Int(1)));
+        let o = run(&Reachable, c);
+        assert!(
+            o.message
+                .starts_with("Redis 7.1.0 on ElastiCache, role master"),
+            "{}",
+            o.message
+        );
     }
 
     #[test]

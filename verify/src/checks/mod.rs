@@ -80,6 +80,7 @@ pub static REGISTRY: &[&dyn Check] = &[
     &memory::Maxmemory,
     &memory::EvictionPolicy,
     &version::KnownCves,
+    &version::SupportedBranch,
     &repl::Replicas,
     &repl::Link,
     &repl::ReadOnly,

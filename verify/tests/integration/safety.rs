@@ -70,6 +70,17 @@ fn monitored_run(
     admin_password: Option<&str>,
     user: Option<&str>,
 ) -> (Vec<String>, usize) {
+    monitored_run_as(d, admin_password, user, None)
+}
+
+/// As [`monitored_run`], with verify logging in as `run_as` (user and
+/// password) instead of the deployment's admin target.
+fn monitored_run_as(
+    d: &Deployment,
+    admin_password: Option<&str>,
+    user: Option<&str>,
+    run_as: Option<(&str, &topology::Secret)>,
+) -> (Vec<String>, usize) {
     let port = d.target.port.to_string();
     let mut monitor = Command::new("redis-cli");
     monitor.args(["-h", "127.0.0.1", "-p", &port]);
@@ -99,7 +110,14 @@ fn monitored_run(
     assert_eq!(first, "OK", "monitor said {first}");
 
     let dir = tempfile::tempdir().unwrap();
-    let (code, report, stderr) = verify_deployment(d, dir.path(), &[]);
+    let (code, report, stderr) = match run_as {
+        None => verify_deployment(d, dir.path(), &[]),
+        Some((u, secret)) => {
+            let pw = password_file(dir.path(), secret).display().to_string();
+            let url = format!("redis://{}", d.target.address());
+            run_json(&["--target", &url, "--user", u, "--password-file", &pw])
+        }
+    };
     assert!(code == 0 || code == 1, "verify exit {code}: {stderr}");
     assert!(report["summary"]["error"] == 0, "{report:#}");
     // A marker command from the test itself ends the recording.
@@ -162,6 +180,20 @@ fn monitor_shows_only_allowed_commands_on_hardened_deployment() {
     let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
     let (violations, seen) = monitored_run(&d, Some(&admin), Some("admin"));
     assert!(seen > 10, "MONITOR recorded only {seen} commands");
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[test]
+fn monitor_shows_only_allowed_commands_when_run_as_the_app_user() {
+    // The least-privilege path: the app probes itself with MULTI/DISCARD
+    // over the server's whole dangerous table; nothing runs.
+    let rt = runtime();
+    let d = launch(&rt, Profile::Hardened, Launcher::Process);
+    let creds = d.credentials.as_ref().unwrap();
+    let admin = creds.admin.expose().to_owned();
+    let (violations, seen) =
+        monitored_run_as(&d, Some(&admin), Some("admin"), Some(("app", &creds.app)));
+    assert!(seen > 50, "MONITOR recorded only {seen} commands");
     assert!(violations.is_empty(), "{violations:#?}");
 }
 

@@ -186,4 +186,32 @@ fn weak_acl_variants_fail_with_the_right_id() {
                 && !report.to_string().contains("ops-password-for-test")
         );
     }
+
+    // Scripting open on a vulnerable version: the app may run EVAL (the
+    // policy lets it, its workloads use scripts). The Debian build CI runs
+    // carries the 2025 Lua fixes (its changelog), recognised by build id;
+    // judged by the version string alone it is vulnerable, and the run fails.
+    let cfg = dir.path().join("verify.toml");
+    std::fs::write(&cfg, "[cves]\nignore_vendor_builds = true\n").unwrap();
+    let cfg_s = cfg.display().to_string();
+    let (code, report, stderr) = verify_deployment(&d, dir.path(), &["--config", &cfg_s]);
+    let cve = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "version.known-cves")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (code, cve["status"].as_str()),
+        (1, Some("fail")),
+        "{stderr} {cve:#}"
+    );
+    assert!(
+        cve["message"]
+            .as_str()
+            .unwrap()
+            .contains("`app` may run scripts"),
+        "{cve:#}"
+    );
 }
