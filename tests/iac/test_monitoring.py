@@ -770,3 +770,25 @@ def test_grafana_loads_every_dashboard_and_resolves_its_datasource():
             assert get(f"/api/datasources/uid/{default}"), f"{path.name}: datasource {default} does not resolve"
     finally:
         subprocess.run([docker, "rm", "-f", cid], capture_output=True, timeout=60, check=False)
+
+
+def test_verify_monitoring_flag_on_a_launched_sentinel_deployment():
+    """`verify --topology sentinel --monitoring` (local processes): exporter
+    and Prometheus start next to the deployment, every monitoring.* check
+    passes, and both are gone afterwards."""
+    import os
+
+    if not VERIFY.is_file():
+        pytest.skip("SKIPPED: target/debug/verify missing (cargo build -p verify)")
+    exporter_binary()
+    need_tool("prometheus", "apt-get install prometheus")
+    env = {**os.environ, "REDIS_LAUNCHER": "process"}
+    result = run([VERIFY, "--topology", "sentinel", "--monitoring", "--format", "json"], env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    url = re.search(r"Prometheus at (http://127\.0\.0\.1:\d+)", result.stderr)[1]
+    checks = {c["id"]: c["status"] for c in json.loads(result.stdout)["checks"] if c["id"].startswith("monitoring.")}
+    assert checks == dict.fromkeys(MONITORING_IDS, "pass")
+    import urllib.request
+
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/-/ready", timeout=2)

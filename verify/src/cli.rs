@@ -51,6 +51,12 @@ pub struct Cli {
     #[arg(long, value_name = "URL", global = true)]
     pub prometheus: Option<String>,
 
+    /// On a launched deployment: also start redis_exporter and Prometheus
+    /// (local processes, scrape and evaluation every second) and run the
+    /// monitoring.* checks against them.
+    #[arg(long, global = true, conflicts_with = "prometheus")]
+    pub monitoring: bool,
+
     /// Dashboards, rules and provisioning to check against Prometheus: a
     /// directory laid out like grafana/ (default: the built-in copy).
     #[arg(long, value_name = "DIR", global = true, requires = "prometheus")]

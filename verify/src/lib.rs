@@ -23,6 +23,7 @@ pub mod exit;
 pub mod fleet;
 pub mod info;
 pub mod model;
+mod monitoring;
 pub mod probe;
 pub mod prom;
 pub mod provider;
@@ -90,10 +91,13 @@ async fn run(cli: Cli) -> i32 {
     if let Some(Command::Drill(args)) = &cli.command {
         return drill::command::run(&cli, args).await;
     }
-    let settings = match load_settings(&cli) {
+    let mut settings = match load_settings(&cli) {
         Ok(s) => s,
         Err(e) => return fatal(&e),
     };
+    if cli.monitoring && cli.target.target.is_some() {
+        return fatal("failed to read flags: --monitoring starts a Prometheus next to a launched deployment; with --target give --prometheus URL");
+    }
     let timeouts =
         match (secs(cli.connect_timeout), secs(cli.timeout)) {
             (Some(connect), Some(response)) => Timeouts { connect, response },
@@ -126,6 +130,14 @@ async fn run(cli: Cli) -> i32 {
             Some(d),
         ),
         Err(e) => return fatal(&e.to_string()),
+    };
+    // Kept alive (and stopped) with the deployment.
+    let _monitoring = match (&_deployment, cli.monitoring) {
+        (Some(d), true) => match monitoring::start(d, &mut settings).await {
+            Ok(m) => Some(m),
+            Err(e) => return fatal(&e),
+        },
+        _ => None,
     };
     let fleet = match discover::discover(&service, &timeouts, &settings, view).await {
         Ok(f) => f,

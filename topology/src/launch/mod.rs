@@ -11,6 +11,7 @@
 mod cluster_init;
 mod converge;
 mod docker;
+pub mod monitoring;
 mod process;
 
 use crate::address::{Addr, AddressMap};

@@ -139,13 +139,16 @@ impl Findings {
     }
 }
 
-/// The sample of `member` among `samples` (by `instance`): the exact address
-/// it is reported as, else the only series on the same port (compose and
-/// launched deployments give every node its own port; Prometheus may know
-/// it by its network-internal name).
+/// The sample of `member` among `samples`: `instance` (or `addr`, which the
+/// `--monitoring` Prometheus sets) equal to the name the report uses, else
+/// the only series whose `instance` has the same port (compose and launched
+/// deployments give every node its own port; Prometheus may know it by its
+/// network-internal name).
 fn sample_of<'a>(member: &Member, samples: &'a [Sample]) -> Option<&'a Sample> {
-    if let Some(s) = samples.iter().find(|s| s.label("instance") == member.label) {
-        return Some(s);
+    for label in ["instance", "addr"] {
+        if let Some(s) = samples.iter().find(|s| s.label(label) == member.label) {
+            return Some(s);
+        }
     }
     let port = member.label.rsplit_once(':').map(|(_, p)| p)?;
     let mut same_port = samples
