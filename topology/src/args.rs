@@ -143,9 +143,6 @@ pub enum FrontDoorError {
     /// Launching failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
-    /// `--tls` names the launched profile; a target says TLS by its scheme.
-    #[error("--tls launches a TLS deployment; for an existing one use a rediss:// --target (with --tls-ca, --tls-cert, --tls-key as needed)")]
-    TlsWithTarget,
 }
 
 impl TargetArgs {
@@ -171,7 +168,7 @@ impl TargetArgs {
     /// policy with `--topology` and `--launch`.
     pub async fn resolve(&self, options: &LaunchOptions) -> Result<Resolved, FrontDoorError> {
         match &self.target {
-            Some(_) if self.tls => Err(FrontDoorError::TlsWithTarget),
+            Some(_) if self.tls => Err(TargetError::TlsLaunchFlagWithTarget.into()),
             Some(url) => Ok(Resolved::Existing(Service::parse(
                 url,
                 &self.target_options(),

@@ -40,6 +40,10 @@ pub enum TargetError {
     /// A client certificate without its key, or the reverse.
     #[error("a client certificate needs both --tls-cert and --tls-key")]
     IncompleteClientCert,
+    /// `--tls` names the launched TLS profile; a target says TLS by its
+    /// scheme.
+    #[error("--tls launches a TLS deployment; for an existing one use a rediss:// --target (with --tls-ca, --tls-cert, --tls-key as needed)")]
+    TlsLaunchFlagWithTarget,
 }
 
 /// Certificate files for TLS targets (PEM).
