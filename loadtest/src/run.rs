@@ -40,9 +40,6 @@ pub enum RunError {
     /// `--target` and its options are invalid.
     #[error(transparent)]
     Target(#[from] TargetError),
-    /// The flags contradict each other (e.g. `--tls` with `--target`).
-    #[error("{0}")]
-    Flags(String),
     /// The embedded default could not be launched.
     #[error("failed to launch the embedded default from redis-conf/: {0}")]
     Launch(#[from] LaunchError),
@@ -189,7 +186,6 @@ async fn resolve_target(cfg: &RunConfig) -> Result<Resolved, RunError> {
     match args.resolve(&options).await.map_err(|e| match e {
         FrontDoorError::Target(t) => RunError::Target(t),
         FrontDoorError::Launch(l) => RunError::Launch(l),
-        tls @ FrontDoorError::TlsWithTarget => RunError::Flags(tls.to_string()),
     })? {
         FrontDoor::Existing(service) => Ok(Resolved {
             service,

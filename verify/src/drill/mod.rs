@@ -1136,6 +1136,18 @@ pub fn replication_budget(config: &BTreeMap<String, String>, s: &DrillSettings) 
                 "min-replicas-to-write {mrw}, min-replicas-max-lag {lag}: loss within {lag} s + 1 s of the fault; unavailability {detect} {detect_ms} ms + 6000 ms"
             ),
         }
+    } else if detect == "cluster-node-timeout" {
+        // redis-conf/cluster.conf's stated bound: a primary cut off from the
+        // majority answers CLUSTERDOWN once cluster-node-timeout passes, so
+        // without min-replicas-to-write the loss is bounded in time by it.
+        Budget {
+            max_lost_acked: None,
+            max_loss_window_ms: Some(detect_ms + 1000),
+            max_unavailability_ms,
+            basis: format!(
+                "Cluster, min-replicas-to-write 0: a cut-off primary stops after cluster-node-timeout; loss within {detect_ms} ms + 1 s of the fault; unavailability {detect} {detect_ms} ms + 6000 ms"
+            ),
+        }
     } else {
         Budget {
             max_lost_acked: Some(s.max_lost_acked),
