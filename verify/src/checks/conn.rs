@@ -45,6 +45,13 @@ impl Reachable {
                 ));
                 evidence.push(info_evidence("replication", &[replication.show("role")]));
             }
+            // Denied (ACL, provider): judged on PING and the round trip.
+            // Anything else (connection lost, a reply over the cap) means the
+            // run cannot tell whether the server works: an error, not a fail.
+            (Err(e @ crate::ctx::Unavailable::Failed(_)), _)
+            | (_, Err(e @ crate::ctx::Unavailable::Failed(_))) => {
+                return Outcome::error(format!("INFO failed: {}", e.reason())).with(evidence)
+            }
             (Err(e), _) | (_, Err(e)) => evidence.push(Evidence::new("INFO", e.reason())),
         }
         let server = server.unwrap_or_default();
