@@ -149,7 +149,7 @@ bench_c() {
 import json, sys
 t = json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]
 u, s = map(float, sys.argv[2].split())
-n = t.get("Count") or t["Ops/sec"] * 0  # Count is in every recent memtier
+n = t.get("Count")  # completed requests; in memtier's JSON since 1.3
 if not n:
     sys.exit("bench: memtier JSON has no Totals.Count")
 print(f"{t['Ops/sec']:.0f} {(u+s)*1e6/n:.1f} {u*1e6/n:.1f} {s*1e6/n:.1f}")
