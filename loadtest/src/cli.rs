@@ -2,6 +2,7 @@
 //! `merge` and `workloads` subcommands. Everything a user can get wrong is
 //! validated here, before any connection or user starts.
 
+use crate::conn::ConnectionMode;
 use crate::slo::{self, Gate};
 use crate::workloads::{self, Selected};
 use crate::EXIT_PASS;
@@ -67,21 +68,20 @@ pub struct MergeArgs {
     pub slo: Option<String>,
 }
 
-/// How users reach Redis.
+/// `--connection`: how users reach Redis.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectionMode {
+pub enum ConnectionFlag {
     /// One connection per Goose user (what an application pod pool looks like).
     PerUser,
     /// One multiplexed connection shared by every user (redis-rs pipelines them).
     Shared,
 }
 
-impl ConnectionMode {
-    /// The flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PerUser => "per-user",
-            Self::Shared => "shared",
+impl From<ConnectionFlag> for ConnectionMode {
+    fn from(flag: ConnectionFlag) -> Self {
+        match flag {
+            ConnectionFlag::PerUser => Self::PerUser,
+            ConnectionFlag::Shared => Self::Shared,
         }
     }
 }
@@ -95,8 +95,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub target: topology::args::TargetArgs,
     /// How users reach Redis
-    #[arg(long, value_enum, default_value_t = ConnectionMode::PerUser, help_heading = "Target")]
-    pub connection: ConnectionMode,
+    #[arg(long, value_enum, default_value_t = ConnectionFlag::PerUser, help_heading = "Target")]
+    pub connection: ConnectionFlag,
 
     /// Workloads with Goose weights, such as getset:3,session:1 (see `loadtest workloads`)
     #[arg(

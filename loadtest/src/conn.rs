@@ -7,10 +7,28 @@
 //! Waiting happens in small steps inside a transaction, so the run still
 //! ends on time and no user ever panics.
 
-use crate::cli::ConnectionMode;
 use rand::Rng;
 use std::time::{Duration, Instant};
 use topology::{ClientError, Connection, Service, Timeouts};
+
+/// How users reach Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionMode {
+    /// One connection per Goose user (what an application pod pool looks like).
+    PerUser,
+    /// One multiplexed connection shared by every user (redis-rs pipelines them).
+    Shared,
+}
+
+impl ConnectionMode {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerUser => "per-user",
+            Self::Shared => "shared",
+        }
+    }
+}
 
 /// First reconnect delay.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(50);

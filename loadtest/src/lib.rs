@@ -33,10 +33,12 @@ pub mod keys;
 pub mod merge;
 pub mod metrics;
 pub mod pacing;
+pub mod params;
 pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod shared;
 pub mod slo;
 pub mod summary;
 pub mod workloads;
@@ -65,7 +67,7 @@ where
         }
     };
     match parsed {
-        cli::Parsed::Merge(args) => merge::main(&args),
+        cli::Parsed::Merge(args) => merge::main(&args.inputs, &args.output, args.slo.as_deref()),
         cli::Parsed::Workloads => {
             print!("{}", workloads::listing(false));
             EXIT_PASS

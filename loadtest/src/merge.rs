@@ -8,7 +8,6 @@
 //! `ops_per_sec` the sum of the parts, since they ran at the same time. The
 //! gates are evaluated again on the merged result.
 
-use crate::cli::MergeArgs;
 use crate::summary::{OpSummary, SchemaCheck, Summary, SummaryError, SCHEMA_VERSION};
 use crate::{report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED};
 use hdrhistogram::Histogram;
@@ -91,18 +90,19 @@ pub fn expand_inputs(inputs: &[PathBuf], output: &Path) -> Result<Vec<PathBuf>, 
     Ok(out)
 }
 
-/// Runs `merge` and returns the exit code.
-pub fn main(args: &MergeArgs) -> i32 {
-    let inputs = match expand_inputs(&args.inputs, &args.output) {
+/// Runs `merge`: reads `inputs` (files or directories), writes the merged
+/// summary to `output`, prints the table, and returns the exit code.
+pub fn main(inputs: &[PathBuf], output: &Path, slo_spec: Option<&str>) -> i32 {
+    let inputs = match expand_inputs(inputs, output) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("loadtest: {e}");
             return EXIT_ERROR;
         }
     };
-    match merge_files(&inputs, args.slo.as_deref()) {
+    match merge_files(&inputs, slo_spec) {
         Ok(merged) => {
-            if let Err(e) = write(&args.output, &merged) {
+            if let Err(e) = write(output, &merged) {
                 eprintln!("loadtest: {e}");
                 return EXIT_ERROR;
             }
@@ -332,43 +332,30 @@ mod tests {
         );
         write(&pa, &summary_with(&[10, 20], 0, &[])).unwrap();
         write(&pb, &summary_with(&[30], 0, &[])).unwrap();
-        let args = MergeArgs {
-            inputs: vec![pa.clone(), pb],
-            output: out.clone(),
-            slo: Some("max<=30us".into()),
-        };
-        assert_eq!(main(&args), EXIT_PASS);
+        let both = vec![pa.clone(), pb];
+        assert_eq!(main(&both, &out, Some("max<=30us")), EXIT_PASS);
         assert_eq!(read(&out).unwrap().ops_total, 3);
         // A directory stands for the summaries in it, the output left out.
-        let from_dir = MergeArgs {
-            inputs: vec![dir.path().to_owned()],
-            ..args.clone()
-        };
+        let from_dir = vec![dir.path().to_owned()];
         assert_eq!(
-            expand_inputs(&from_dir.inputs, &out).unwrap(),
+            expand_inputs(&from_dir, &out).unwrap(),
             vec![pa.clone(), dir.path().join("b.json")]
         );
-        assert_eq!(main(&from_dir), EXIT_PASS);
+        assert_eq!(main(&from_dir, &out, Some("max<=30us")), EXIT_PASS);
         assert_eq!(
             read(&out).unwrap().ops_total,
             3,
             "all.json not merged into itself"
         );
-        let failing = MergeArgs {
-            slo: Some("max<30us".into()),
-            ..args
-        };
-        assert_eq!(main(&failing), EXIT_SLO_FAILED);
+        assert_eq!(main(&both, &out, Some("max<30us")), EXIT_SLO_FAILED);
         std::fs::write(&pa, "{\"schema_version\": 99}").unwrap();
         assert!(matches!(
             read(&pa),
             Err(MergeError::Schema { found: 99, .. })
         ));
-        let missing = MergeArgs {
-            inputs: vec![dir.path().join("nope.json")],
-            output: out,
-            slo: None,
-        };
-        assert_eq!(main(&missing), EXIT_ERROR);
+        assert_eq!(
+            main(&[dir.path().join("nope.json")], &out, None),
+            EXIT_ERROR
+        );
     }
 }

@@ -81,6 +81,11 @@ impl Schedule {
         self.next
     }
 
+    /// Time between intended starts.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// When to wake for the next intended start.
     pub fn wake_at(&self) -> Instant {
         self.next.checked_sub(EARLY_WAKE).unwrap_or(self.next)

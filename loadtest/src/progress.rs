@@ -3,7 +3,7 @@
 //! operations); otherwise, for logs, a line every five seconds. Also the
 //! throughput timeline `--plot` draws.
 
-use crate::run::RunShared;
+use crate::shared::RunShared;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -9,14 +9,16 @@
 //! scripts — fails here with one line and exit code 2 before any Goose user
 //! starts.
 
-use crate::cli::{ConnectionMode, RunConfig};
-use crate::conn::Connector;
+use crate::cli::RunConfig;
+use crate::conn::{ConnectionMode, Connector};
 use crate::cpu::CpuTime;
 use crate::invariants::Registry;
 use crate::metrics::{HistShards, OpTable};
 use crate::pacing::Pace;
+use crate::params::Params;
+use crate::shared::RunShared;
 use crate::summary::{Overhead, Summary, SCHEMA_VERSION};
-use crate::workloads::{Params, Runnable};
+use crate::workloads::Runnable;
 use crate::{
     cleanup, goose_tuning, merge, progress, report, slo, EXIT_ERROR, EXIT_PASS, EXIT_SLO_FAILED,
 };
@@ -30,8 +32,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use topology::args::{FrontDoorError, Resolved as FrontDoor};
 use topology::{
-    ClientError, Connection, Deployment, LaunchError, LaunchOptions, Secret, Service, TargetError,
-    Timeouts,
+    ClientError, Connection, Deployment, LaunchError, LaunchOptions, Service, TargetError, Timeouts,
 };
 
 /// Why a run could not produce a result (exit code 2).
@@ -91,40 +92,11 @@ pub struct Outcome {
     pub pass: bool,
 }
 
-/// State shared by every Goose user of a run.
-pub struct RunShared {
-    /// Workload parameters.
-    pub params: Params,
-    /// Invariant counters and statistics.
-    pub registry: Arc<Registry>,
-    /// Latency histograms.
-    pub hists: HistShards,
-    /// Connections.
-    pub conns: Connector,
-    /// The password, only to scrub it from error texts.
-    pub password: Option<Secret>,
-    /// Closed loop, or each user's open-loop interval.
-    pub pace: Pace,
-    users_started: AtomicU64,
-    first_start: OnceLock<Instant>,
-    pub(crate) goose_ns: AtomicU64,
-    pub(crate) goose_samples: AtomicU64,
-}
-
-impl RunShared {
-    pub(crate) fn user_started(&self) {
-        self.users_started.fetch_add(1, Ordering::Relaxed);
-        self.first_start.get_or_init(Instant::now);
-    }
-
-    /// Goose users started so far.
-    pub fn users_started(&self) -> u64 {
-        self.users_started.load(Ordering::Relaxed)
-    }
-}
-
 /// Runs a parsed command line to an exit code.
 pub fn main(cfg: RunConfig) -> i32 {
+    // Thousands of users hold a connection each; the soft limit of 1,024
+    // open files would fail them. A launched server inherits the limit too.
+    crate::cpu::raise_open_files_limit();
     let threads = cfg
         .args
         .threads
@@ -291,12 +263,13 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
     if cfg.args.rate.is_some() && config.users.is_none() {
         return Err(RunError::RateNeedsUsers);
     }
-    let shared_conn = (cfg.args.connection == ConnectionMode::Shared).then(|| first.clone());
+    let mode = ConnectionMode::from(cfg.args.connection);
+    let shared_conn = (mode == ConnectionMode::Shared).then(|| first.clone());
     let run = Arc::new(RunShared {
         params: params.clone(),
         registry: registry.clone(),
         hists: HistShards::new(ops, pace.is_open()),
-        conns: Connector::new(service.clone(), cfg.args.connection, shared_conn),
+        conns: Connector::new(service.clone(), mode, shared_conn),
         password: target.password.clone(),
         pace,
         users_started: AtomicU64::new(0),
@@ -403,7 +376,10 @@ fn summarize(
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    settings.insert("connection".into(), cfg.args.connection.as_str().into());
+    settings.insert(
+        "connection".into(),
+        ConnectionMode::from(cfg.args.connection).as_str().into(),
+    );
     settings.insert("run_time".into(), cfg.args.goose.run_time.clone().into());
     settings.insert(
         "embedded_default".into(),

@@ -17,7 +17,6 @@
 use crate::duration::parse_micros;
 use crate::invariants::ALL_INVARIANTS;
 use crate::summary::Summary;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
 
@@ -125,18 +124,7 @@ pub struct Gate {
     pub limit: f64,
 }
 
-/// A gate's outcome, as written to the summary.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    /// The measured value; `null` when there was nothing to measure.
-    pub value: Option<f64>,
-    /// The limit.
-    pub limit: f64,
-    /// `us`, `%`, `count` or `ops/s`.
-    pub unit: String,
-    /// Whether the gate holds.
-    pub pass: bool,
-}
+pub use crate::summary::GateResult;
 
 /// Parses a gate list.
 pub fn parse(spec: &str) -> Result<Vec<Gate>, SloError> {

@@ -33,7 +33,6 @@
 //! the new fields default to "same as latency" and 0, which is what they
 //! were.
 
-use crate::slo::GateResult;
 use base64::Engine;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
@@ -201,6 +200,19 @@ impl Overhead {
     pub fn cpu_us_per_op(&self) -> f64 {
         self.cpu_user_us_per_op + self.cpu_sys_us_per_op
     }
+}
+
+/// A gate's outcome, as written to the summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The measured value; `null` when there was nothing to measure.
+    pub value: Option<f64>,
+    /// The limit.
+    pub limit: f64,
+    /// `us`, `%`, `count` or `ops/s`.
+    pub unit: String,
+    /// Whether the gate holds.
+    pub pass: bool,
 }
 
 /// Just the version, read before the rest so an old or future file fails
