@@ -368,6 +368,31 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_deployment_is_skipped_for_want_of_file_access() {
+        let target = topology::Target::new("127.0.0.1", 6379, None, None);
+        let node = super::super::control::DrillNode {
+            id: "127.0.0.1:6379".into(),
+            sentinel: false,
+            announced: topology::Addr::new("127.0.0.1", 6379),
+            reachable: topology::Addr::new("127.0.0.1", 6379),
+            target: target.clone(),
+        };
+        let mut commands = super::super::commands::Commands::new(Default::default(), Vec::new());
+        let subject = Subject::existing(
+            topology::Topology::Standalone,
+            topology::Service::standalone(target),
+            vec![node],
+            0,
+            &mut commands,
+        );
+        let skip = BackupRestore { stale: false }.available(&subject);
+        assert!(
+            matches!(&skip, Err(DrillError::Unsupported(why)) if why.contains("no file access")),
+            "{skip:?}"
+        );
+    }
+
+    #[test]
     fn the_backup_may_lose_nothing_acked_before_it() {
         let b = backup_budget(&DrillSettings::default());
         assert_eq!(
