@@ -856,12 +856,17 @@ async fn harness(
     };
     let message = if verdict.is_empty() {
         format!(
-            "lost {} of {} acked writes; unavailable {} ms{}",
+            "lost {} of {} acked writes; unavailable {} ms{}{}",
             acct.lost,
             acct.acked,
             unavailability_ms.unwrap_or(0),
             // Standalone has nothing to promote.
-            promote_ms.map_or_else(String::new, |p| format!("; promoted in {p} ms"))
+            promote_ms.map_or_else(String::new, |p| format!("; promoted in {p} ms")),
+            restored.as_ref().map_or_else(String::new, |r| format!(
+                "; restored node holds {} of {} writes acked before the backup",
+                r.acked_before - r.lost,
+                r.acked_before
+            ))
         )
     } else {
         verdict.join("; ")
