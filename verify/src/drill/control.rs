@@ -105,6 +105,14 @@ impl<'d> Subject<'d> {
         matches!(self.control, Control::Launched(_))
     }
 
+    /// How a launched deployment runs its nodes; `None` for an existing one.
+    pub fn launcher(&self) -> Option<topology::Launcher> {
+        match &self.control {
+            Control::Launched(d) => Some(d.launcher()),
+            Control::Commands(_) => None,
+        }
+    }
+
     /// Whether `action` can be done: always on a launched deployment
     /// (isolation only with Docker, which the launcher itself reports),
     /// with a command for it on an existing one.

@@ -27,6 +27,7 @@
 //! the one serving writer 0's key, so at least one writer sees the fault;
 //! loss, unavailability and "acked after" are counted per writer key.
 
+pub mod backup;
 pub mod checker;
 pub mod command;
 pub mod commands;
@@ -136,6 +137,12 @@ pub struct DrillCtx<'a> {
     pub evidence: Vec<Evidence>,
     /// What the drill saw go wrong (each fails the drill).
     pub problems: Vec<String>,
+    /// The writers' keys (writer index order).
+    pub keys: Vec<String>,
+    /// A node restored from a snapshot: when (drill clock) the snapshot was
+    /// requested and what the restored node held. The harness checks every
+    /// write acked before that instant against it.
+    pub restored: Option<(Duration, Lists)>,
 }
 
 impl DrillCtx<'_> {
@@ -274,6 +281,13 @@ pub trait Drill: Sync {
     fn needs(&self) -> &'static [Action] {
         &[]
     }
+
+    /// Whether the subject gives the drill what it needs beyond node-control
+    /// actions (e.g. the data files): an `Unsupported` error is reported as
+    /// a skip before any write. Everything by default.
+    fn available(&self, _d: &Subject<'_>) -> Result<(), DrillError> {
+        Ok(())
+    }
 }
 
 /// Every drill, in the order `verify drill` runs them: the coordinated
@@ -282,6 +296,7 @@ pub trait Drill: Sync {
 pub static REGISTRY: &[&dyn Drill] = &[
     &persistence::Kill9,
     &persistence::Restart,
+    &backup::BackupRestore { stale: false },
     &failover::Manual,
     &failover::KillPrimary,
     &failover::PausePrimary,
@@ -350,6 +365,10 @@ pub struct DrillResult {
     pub lost_by_node: BTreeMap<String, u64>,
     /// Every node against the final primary.
     pub divergence: Vec<checker::Divergence>,
+    /// A node restored from a backup against the writes acked before the
+    /// backup (`persistence.backup-restore`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restored: Option<checker::Restored>,
     /// What happened when.
     pub timeline: Vec<Event>,
     /// What it was allowed to cost.
@@ -392,6 +411,7 @@ impl DrillResult {
             loss_window_ms: None,
             lost_by_node: BTreeMap::new(),
             divergence: Vec::new(),
+            restored: None,
             timeline: Vec::new(),
             budget: None,
             evidence: Vec::new(),
@@ -501,6 +521,7 @@ pub async fn run_on(
             .needs()
             .iter()
             .map(|a| d.supports(*a))
+            .chain(std::iter::once(drill.available(d)))
             .find(Result::is_err)
         {
             let mut r =
@@ -588,6 +609,7 @@ async fn harness(
     for action in drill.needs() {
         d.supports(*action)?;
     }
+    drill.available(d)?;
     let run = format!(
         "{}-{:08x}",
         meta.id.replace('.', "-"),
@@ -657,6 +679,8 @@ async fn harness(
         rejoined: None,
         evidence: Vec::new(),
         problems: Vec::new(),
+        keys: keys.clone(),
+        restored: None,
     };
     let outcome = drill.run(&mut ctx).await;
     let DrillCtx {
@@ -666,6 +690,7 @@ async fn harness(
         mut evidence,
         mut problems,
         config,
+        restored,
         ..
     } = ctx;
     if let Err(e) = &outcome {
@@ -793,6 +818,11 @@ async fn harness(
         Ok(b) => Some(apply_overrides(b.clone(), meta.id, s)),
         Err(_) => None,
     };
+    let restored = restored.map(|(cutoff, lists)| {
+        let r = checker::check_restored(&history, cutoff, &lists);
+        restored_problems(&r, budget.as_ref(), &mut problems, &mut evidence);
+        r
+    });
     let unavailability_ms = gap_start.zip(gap_end).map(|(a, b)| b - a);
     let loss_window_ms = acct
         .lost_span_ms
@@ -826,12 +856,17 @@ async fn harness(
     };
     let message = if verdict.is_empty() {
         format!(
-            "lost {} of {} acked writes; unavailable {} ms{}",
+            "lost {} of {} acked writes; unavailable {} ms{}{}",
             acct.lost,
             acct.acked,
             unavailability_ms.unwrap_or(0),
             // Standalone has nothing to promote.
-            promote_ms.map_or_else(String::new, |p| format!("; promoted in {p} ms"))
+            promote_ms.map_or_else(String::new, |p| format!("; promoted in {p} ms")),
+            restored.as_ref().map_or_else(String::new, |r| format!(
+                "; restored node holds {} of {} writes acked before the backup",
+                r.acked_before - r.lost,
+                r.acked_before
+            ))
         )
     } else {
         verdict.join("; ")
@@ -875,12 +910,49 @@ async fn harness(
         loss_window_ms,
         lost_by_node: acct.lost_by_node.clone(),
         divergence: acct.divergence.clone(),
+        restored,
         timeline: events,
         budget,
         evidence,
         elapsed_ms: 0,
         buckets: plot::buckets(&history),
     })
+}
+
+/// Judges a restored node: the budget's `max_lost_acked` applies to the
+/// writes acked before the backup, and nothing never written may appear.
+fn restored_problems(
+    r: &checker::Restored,
+    budget: Option<&Budget>,
+    problems: &mut Vec<String>,
+    evidence: &mut Vec<Evidence>,
+) {
+    evidence.push(Evidence::new(
+        "LRANGE every writer key on the restored node",
+        format!(
+            "{} values; {} of {} writes acked before the BGSAVE absent; {} never written",
+            r.values, r.lost, r.acked_before, r.unexpected
+        ),
+    ));
+    if !r.lost_sample.is_empty() {
+        evidence.push(Evidence::new(
+            "absent from the restored node (writer:seq)",
+            r.lost_sample.join(", "),
+        ));
+    }
+    let max = budget.and_then(|b| b.max_lost_acked).unwrap_or(0);
+    if r.lost > max {
+        problems.push(format!(
+            "the restored node lacks {} of {} writes acked before the BGSAVE, budget {max}",
+            r.lost, r.acked_before
+        ));
+    }
+    if r.unexpected > 0 {
+        problems.push(format!(
+            "the restored node holds {} values that were never written",
+            r.unexpected
+        ));
+    }
 }
 
 fn apply_overrides(mut b: Budget, id: &str, s: &DrillSettings) -> Budget {

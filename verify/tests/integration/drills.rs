@@ -1,5 +1,7 @@
 //! Live drills: a killed and a gracefully restarted standalone server keep
-//! what their persistence promises (one deployment for both); a crashed
+//! what their persistence promises, and a fresh server restored from a
+//! BGSAVE holds every write acked before it while one restored from an
+//! earlier snapshot fails (one deployment for all four); a crashed
 //! primary on processes stays within its budget and comes back as a
 //! replica; a paused primary is replaced and rejoins as a replica; the
 //! unguarded partition (Docker) loses acked writes and fails; the Sentinel
@@ -11,7 +13,7 @@ use std::time::Duration;
 use topology::{Deployment, Launcher, Profile, Topology};
 use verify::check::Status;
 use verify::config::DrillSettings;
-use verify::drill::{self, failover, persistence, Drill, DrillResult};
+use verify::drill::{self, backup, failover, persistence, Drill, DrillResult};
 
 fn settings() -> DrillSettings {
     DrillSettings {
@@ -204,12 +206,20 @@ fn numbers(r: &DrillResult) -> String {
 
 /// The hardened policy runs `appendonly yes`, `appendfsync everysec`: a
 /// SIGKILL may lose only writes acked within 2 s before it, and a graceful
-/// restart none. Both drills run on one standalone deployment.
+/// restart none. A restore from the BGSAVE holds every write acked before
+/// it; a restore from the snapshot before (a stale backup) lacks the writes
+/// acked in between and fails. All run on one standalone deployment; the
+/// Docker launcher skips the restores (no file access).
 async fn persistence_drills(launcher: Launcher) {
     let r = drill_topology(
         Topology::Standalone,
         launcher,
-        &[&persistence::Kill9, &persistence::Restart],
+        &[
+            &persistence::Kill9,
+            &persistence::Restart,
+            &backup::BackupRestore { stale: false },
+            &backup::BackupRestore { stale: true },
+        ],
     )
     .await;
     for x in &r {
@@ -244,10 +254,49 @@ async fn persistence_drills(launcher: Launcher) {
     assert_eq!(restart.status, Status::Pass, "{}", show(restart));
     assert_eq!(restart.lost, 0, "{}", show(restart));
     assert!(restart.writes.acked > 100, "{}", show(restart));
-    for x in &r {
+    for x in &r[..2] {
         assert_eq!((x.unexpected, x.duplicated), (0, 0), "{}", show(x));
         assert_eq!(x.promote_ms, None, "no failover on standalone");
     }
+    let (backup, stale) = (&r[2], &r[3]);
+    assert_eq!(backup.id, "persistence.backup-restore");
+    if launcher == Launcher::Docker {
+        for x in [backup, stale] {
+            assert_eq!(x.status, Status::Skip, "{}", show(x));
+            assert!(x.message.contains("docker cp"), "{}", x.message);
+        }
+        return;
+    }
+    assert_eq!(backup.status, Status::Pass, "{}", show(backup));
+    let restored = backup.restored.as_ref().expect("restored counts");
+    eprintln!("backup-restore ({} ms): {restored:?}", backup.elapsed_ms);
+    assert!(restored.acked_before > 50, "{}", show(backup));
+    assert_eq!(
+        (restored.lost, restored.unexpected),
+        (0, 0),
+        "{}",
+        show(backup)
+    );
+    assert!(restored.values >= restored.acked_before, "{}", show(backup));
+    for what in ["rdb_last_bgsave_status:ok", "before BGSAVE", "bytes from"] {
+        assert!(
+            backup.evidence.iter().any(|e| e.observed.contains(what)),
+            "no evidence {what:?}: {}",
+            show(backup)
+        );
+    }
+    assert_eq!(stale.status, Status::Fail, "{}", show(stale));
+    let old = stale.restored.as_ref().expect("restored counts");
+    eprintln!(
+        "backup-restore, stale copy ({} ms): {old:?}",
+        stale.elapsed_ms
+    );
+    assert!(old.lost > 0 && old.unexpected == 0, "{}", show(stale));
+    assert!(
+        stale.message.contains("restored node lacks"),
+        "{}",
+        stale.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
