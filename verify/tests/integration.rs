@@ -17,9 +17,9 @@ mod integration {
     pub mod hostile;
     pub mod managed;
     pub mod safety;
-    pub mod security;
     pub mod sarif;
     pub mod schema;
+    pub mod security;
     pub mod tls;
     pub mod topologies;
 }

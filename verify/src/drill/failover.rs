@@ -459,8 +459,9 @@ fn pause_budget(mut b: Budget) -> Budget {
     if let Some(w) = b.max_loss_window_ms {
         let pause = u64::try_from(PAUSE.as_millis()).unwrap_or(u64::MAX);
         b.max_loss_window_ms = Some(w.saturating_add(pause));
-        b.basis
-            .push_str(&format!("; + the {pause} ms pause (queued writes are acknowledged on wake-up)"));
+        b.basis.push_str(&format!(
+            "; + the {pause} ms pause (queued writes are acknowledged on wake-up)"
+        ));
     }
     b
 }
