@@ -27,6 +27,7 @@
 //! the one serving writer 0's key, so at least one writer sees the fault;
 //! loss, unavailability and "acked after" are counted per writer key.
 
+pub mod alerts;
 pub mod checker;
 pub mod command;
 pub mod commands;
@@ -286,6 +287,7 @@ pub static REGISTRY: &[&dyn Drill] = &[
     &failover::KillPrimary,
     &failover::PausePrimary,
     &failover::PartitionPrimary { unguarded: false },
+    &alerts::AlertsFire,
 ];
 
 /// Every drill id.
