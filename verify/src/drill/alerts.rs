@@ -233,9 +233,15 @@ impl Drill for AlertsFire {
 async fn run(ctx: &mut DrillCtx<'_>) -> Result<Budget, DrillError> {
     let stack_started = Instant::now();
     let monitoring = match ctx.deployment.deployment() {
-        Some(d) => crate::monitoring::launch(d)
-            .await
-            .map_err(|e| DrillError::Other(format!("start the monitoring stack: {e}")))?,
+        // Missing binaries are a skip (said in one line), like a launcher
+        // that cannot do what a drill needs; anything else is an error.
+        Some(d) => crate::monitoring::launch(d).await.map_err(|e| {
+            if e.contains(" not found: ") {
+                DrillError::Unsupported(e)
+            } else {
+                DrillError::Other(format!("start the monitoring stack: {e}"))
+            }
+        })?,
         None => {
             return Err(DrillError::Unsupported(
                 "monitoring.alerts-fire runs on deployments this run launches (verify drill --topology sentinel); on an existing one it is not supported yet".into(),
