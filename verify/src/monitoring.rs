@@ -14,9 +14,7 @@ const READY_BOUND: Duration = Duration::from_secs(60);
 
 /// Starts the stack, points `settings` at it and waits until it has data.
 pub(crate) async fn start(d: &Deployment, settings: &mut Settings) -> Result<Monitoring, String> {
-    let m = Monitoring::start(d, |k| std::env::var(k).ok())
-        .await
-        .map_err(|e| e.to_string())?;
+    let m = launch(d).await?;
     settings.monitoring = Some(MonitoringSettings {
         prometheus: m.prometheus_url().to_owned(),
         grafana_dir: settings
@@ -24,6 +22,15 @@ pub(crate) async fn start(d: &Deployment, settings: &mut Settings) -> Result<Mon
             .as_ref()
             .and_then(|s| s.grafana_dir.clone()),
     });
+    Ok(m)
+}
+
+/// Starts the stack for `d` and waits, bounded, until it has data; the
+/// `monitoring.alerts-fire` drill starts its own this way.
+pub(crate) async fn launch(d: &Deployment) -> Result<Monitoring, String> {
+    let m = Monitoring::start(d, |k| std::env::var(k).ok())
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "verify: monitoring: redis_exporter and Prometheus at {} (scrape and evaluation every {})",
         m.prometheus_url(),

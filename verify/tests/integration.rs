@@ -9,6 +9,7 @@
 )]
 
 mod integration {
+    pub mod alerts;
     pub mod bad_input;
     pub mod common;
     pub mod deployments;

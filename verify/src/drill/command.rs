@@ -44,7 +44,14 @@ pub async fn run(cli: &Cli, args: &DrillArgs) -> i32 {
     let chosen: Vec<&dyn super::Drill> = REGISTRY
         .iter()
         .copied()
-        .filter(|x| args.ids.is_empty() || args.ids.iter().any(|id| id == x.meta().id))
+        .filter(|x| {
+            let id = x.meta().id;
+            if args.ids.is_empty() {
+                !super::NAMED_ONLY.contains(&id)
+            } else {
+                args.ids.iter().any(|want| want == id)
+            }
+        })
         .collect();
     if let Some(url) = &cli.target.target {
         return existing_target(cli, args, url, settings, &chosen).await;

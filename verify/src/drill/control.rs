@@ -100,6 +100,14 @@ impl<'d> Subject<'d> {
         }
     }
 
+    /// The launched deployment, if this run launched it.
+    pub fn deployment(&self) -> Option<&Deployment> {
+        match &self.control {
+            Control::Launched(d) => Some(d),
+            Control::Commands(_) => None,
+        }
+    }
+
     /// Whether this run launched it.
     pub fn is_launched(&self) -> bool {
         matches!(self.control, Control::Launched(_))
