@@ -374,9 +374,23 @@ async fn docker_paused_primary_is_replaced_and_rejoins_as_a_replica() {
 /// its sockets before the cluster bus demotes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_cluster_manual_kill_and_pause_promote_the_replica_and_the_old_primary_rejoins() {
+    cluster_manual_kill_and_pause(Launcher::Process).await;
+}
+
+/// The same three drills on containers: the Cluster suite's run on Docker
+/// (the CI runs each topology's drill suite once there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_cluster_manual_kill_and_pause_promote_the_replica_and_the_old_primary_rejoins() {
+    if !docker_available() {
+        return;
+    }
+    cluster_manual_kill_and_pause(Launcher::Docker).await;
+}
+
+async fn cluster_manual_kill_and_pause(launcher: Launcher) {
     let r = drill_topology(
         Topology::CLUSTER,
-        Launcher::Process,
+        launcher,
         &[
             &failover::Manual,
             &failover::KillPrimary,
