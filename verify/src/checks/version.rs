@@ -39,15 +39,18 @@ fn fork(info: &Info) -> Option<(String, String)> {
     }
 }
 
+/// The INFO server fields both version checks judge: the version, the
+/// build (vendor builds), and the fork's name and version (Valkey).
+const SERVER_FIELDS: [&str; 4] = [
+    "redis_version",
+    "redis_build_id",
+    "server_name",
+    "valkey_version",
+];
+
 impl KnownCves {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let fields = [
-            "redis_version",
-            "redis_build_id",
-            "server_name",
-            "valkey_version",
-        ];
-        let (info, info_ev) = match info_fields(ctx, "server", &fields).await {
+        let (info, info_ev) = match info_fields(ctx, "server", &SERVER_FIELDS).await {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };
@@ -189,13 +192,7 @@ check_type!(SupportedBranch, SUPPORTED_BRANCH);
 
 impl SupportedBranch {
     async fn evaluate(&self, ctx: &Ctx) -> Outcome {
-        let fields = [
-            "redis_version",
-            "redis_build_id",
-            "server_name",
-            "valkey_version",
-        ];
-        let (info, info_ev) = match info_fields(ctx, "server", &fields).await {
+        let (info, info_ev) = match info_fields(ctx, "server", &SERVER_FIELDS).await {
             Ok(found) => found,
             Err(outcome) => return outcome,
         };

@@ -53,6 +53,26 @@ pub(super) fn parse_monitor_line(line: &str) -> Option<(String, Vec<String>)> {
     Some((client, args))
 }
 
+/// `redis-cli MONITOR` as `admin` on 127.0.0.1:`port` (password through
+/// REDISCLI_AUTH, never argv), its stdout piped for the caller to read.
+pub(super) fn spawn_admin_monitor(port: u16, admin_password: &str) -> std::process::Child {
+    Command::new("redis-cli")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "--user",
+            "admin",
+        ])
+        .env("REDISCLI_AUTH", admin_password)
+        .arg("monitor")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-cli monitor")
+}
+
 pub(super) fn command_name(args: &[String]) -> String {
     let first = args.first().map(|s| s.to_uppercase()).unwrap_or_default();
     match (first.as_str(), args.get(1)) {
@@ -351,21 +371,7 @@ fn every_node_of_a_sentinel_deployment_sees_only_allowed_commands() {
                     .map(str::to_owned)
             })
             .collect();
-        let mut child = Command::new("redis-cli")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "--user",
-                "admin",
-            ])
-            .env("REDISCLI_AUTH", &admin)
-            .arg("monitor")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-cli monitor");
+        let mut child = spawn_admin_monitor(port, &admin);
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         std::thread::spawn(move || {

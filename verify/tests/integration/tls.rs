@@ -139,21 +139,7 @@ fn a_plaintext_port_beside_tls_fails_tls_plaintext_port_with_its_number() {
     // The open plaintext port doubles as a MONITOR tap: every command of
     // the TLS run (the tls.* probes included) must be allow-listed.
     let admin = d.credentials.as_ref().unwrap().admin.expose().to_owned();
-    let mut monitor = std::process::Command::new("redis-cli")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "--user",
-            "admin",
-        ])
-        .env("REDISCLI_AUTH", &admin)
-        .arg("monitor")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut monitor = super::safety::spawn_admin_monitor(port, &admin);
     let stdout = monitor.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
