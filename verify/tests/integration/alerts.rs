@@ -7,7 +7,7 @@
 //! judgement (absent, pending only, late) is unit-tested over captured
 //! `/api/v1/alerts` replies in `verify/src/drill/alerts/watch.rs`.
 
-use super::common::options;
+use super::common::{launch_topology, options, password_file, run_json, runtime, verify_bin};
 use std::time::{Duration, Instant};
 use topology::{Deployment, Launcher, Profile, Topology};
 use verify::check::Status;
@@ -95,9 +95,21 @@ async fn process_alerts_fire_within_their_for_for_every_induced_fault() {
     assert!(!show.contains("alerts-fire-"), "{show}");
 }
 
-/// The project's rules with every `for:` cut to 10 s (so the case takes
-/// well under a minute) and RedisReplicationBroken's expression made
-/// impossible: the drill must fail on that alert and pass the others.
+/// `rules` with every `for:` cut to 10 s, so a case takes about a minute.
+fn short_for(rules: &str) -> String {
+    rules
+        .lines()
+        .map(|l| match l.trim_start().strip_prefix("for: ") {
+            Some(_) => format!("{}for: 10s", &l[..l.len() - l.trim_start().len()]),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The project's rules with every `for:` cut to 10 s and
+/// RedisReplicationBroken's expression made impossible: the drill must
+/// fail on that alert and pass the others.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_alerts_fire_fails_on_a_rule_that_can_never_match() {
     if !have_monitoring() {
@@ -109,14 +121,7 @@ async fn process_alerts_fire_fails_on_a_rule_that_can_never_match() {
         "expr: redis_master_link_up{job=\"redis\"} == 2",
     );
     assert_ne!(broken, rules, "the RedisReplicationBroken expression moved");
-    let broken: String = broken
-        .lines()
-        .map(|l| match l.trim_start().strip_prefix("for: ") {
-            Some(_) => format!("{}for: 10s", &l[..l.len() - l.trim_start().len()]),
-            None => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let broken = short_for(&broken);
     let r = drill_on_sentinel(&alerts::AlertsFireWithRules(broken)).await;
     let show = serde_json::to_string_pretty(&r).unwrap_or_default();
     assert_eq!(r.status, Status::Fail, "{show}");
@@ -129,4 +134,126 @@ async fn process_alerts_fire_fails_on_a_rule_that_can_never_match() {
     );
     assert!(passed(&r, "RedisMemoryHigh{instance=\"scratch-"), "{show}");
     assert!(passed(&r, "RedisDown{instance="), "{show}");
+}
+
+#[test]
+fn alerts_fire_on_an_existing_target_needs_allow_disruption() {
+    let out = verify_bin()
+        .args([
+            "--target",
+            "redis+sentinel://127.0.0.1:9/mymaster",
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "drill",
+            "monitoring.alerts-fire",
+        ])
+        .output()
+        .expect("run verify");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--allow-disruption"), "{stderr}");
+}
+
+/// Existing-target mode through the CLI: a Sentinel deployment and a
+/// Prometheus (the launched stack, rules with 10 s `for:`) started apart,
+/// drilled with `--prometheus`, `--allow-disruption` and stop/start
+/// commands (SIGSTOP/SIGCONT: the scrape times out, Sentinel sees the
+/// replica down). Every alert the target allows is shown firing; the
+/// memory alerts are reported not provable (no scratch node).
+#[test]
+fn process_alerts_fire_on_an_existing_target_with_its_prometheus() {
+    if !have_monitoring() {
+        return;
+    }
+    let rt = runtime();
+    let d = launch_topology(
+        &rt,
+        Topology::SENTINEL,
+        Profile::Hardened,
+        Launcher::Process,
+    );
+    let rules = short_for(topology::launch::monitoring::RULES);
+    let monitoring = rt
+        .block_on(topology::launch::monitoring::Monitoring::start_with(
+            &d,
+            &[],
+            Some(rules),
+            |k| std::env::var(k).ok(),
+        ))
+        .expect("start exporter + Prometheus");
+    let prom = verify::prom::Prom::new(monitoring.prometheus_url(), Duration::from_secs(2))
+        .expect("prometheus client");
+    let nodes = d.nodes().len() as f64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = rt.block_on(prom.query("count(count_over_time(redis_up[1m]) >= 3)"));
+        if up.ok().and_then(|s| s.first().map(|s| s.value)) == Some(nodes) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped every node"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), &d.credentials.as_ref().unwrap().admin);
+    let url = format!(
+        "redis+sentinel://{}/mymaster",
+        d.sentinels()
+            .map(|s| format!("127.0.0.1:{}", s.reachable.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let pw_s = pw.display().to_string();
+    let (code, report, stderr) = run_json(&[
+        "--target",
+        &url,
+        "--user",
+        "admin",
+        "--password-file",
+        &pw_s,
+        "--prometheus",
+        monitoring.prometheus_url(),
+        "drill",
+        "monitoring.alerts-fire",
+        "--allow-disruption",
+        "--node-control",
+        "stop=kill -STOP {pid}",
+        "--node-control",
+        "start=kill -CONT {pid}",
+    ]);
+    let r = &report["drills"][0];
+    let show = format!("{r:#}");
+    eprintln!("existing-target alerts-fire: {show}");
+    let observed: Vec<&str> = r["evidence"]
+        .as_array()
+        .expect("evidence")
+        .iter()
+        .filter_map(|e| e["observed"].as_str())
+        .collect();
+    for alert in [
+        "RedisPrimaryChanged{instance=",
+        "RedisDown{instance=",
+        "RedisSentinelReplicaDown:",
+        "RedisReplicationBroken{instance=",
+    ] {
+        assert!(
+            observed
+                .iter()
+                .any(|o| o.starts_with(alert) && o.ends_with(": pass")),
+            "{alert} not shown firing in time: {show}"
+        );
+    }
+    assert!(
+        observed
+            .iter()
+            .any(|o| o.starts_with("not provable on an existing target")),
+        "{show}"
+    );
+    assert_eq!(r["status"], "pass", "{stderr}\n{show}");
+    assert_eq!(code, 0, "{stderr}");
+    rt.block_on(d.wait_converged(Duration::from_secs(30)))
+        .expect("converged after the drill");
 }

@@ -31,12 +31,22 @@
 //! stack stopped. The `for:` values come from the rules the launched
 //! Prometheus loads (the embedded grafana/prometheus/rules/redis.yml, or
 //! `PROMETHEUS_RULES_FILE`), never from here.
+//!
+//! On an existing target (`verify drill monitoring.alerts-fire --target …
+//! --prometheus URL --allow-disruption --node-control stop=… start=…`) the
+//! drill watches the user's Prometheus, with the `for:` and evaluation
+//! interval it reports (`/api/v1/rules`) and its `instance` labels matched
+//! to the nodes ([`target`]). It runs the failover, the stop and the link
+//! cut; the memory alerts are reported as not provable there (no scratch
+//! node: filling a deployment node would refuse the application's writes).
 
 mod rules;
 mod scratch;
+mod target;
 mod watch;
 
 pub use rules::{parse_duration, parse_rules, RuleInfo};
+pub use target::{instance_of, rules_from_api};
 pub use watch::{active, judge, state_of, Active, Expect, Seen};
 
 use super::commands::Action;
@@ -51,6 +61,8 @@ use watch::Watch;
 
 /// Bound for a stopped replica to rejoin after its restart.
 const REJOIN: Duration = Duration::from_secs(30);
+/// Bound for the Sentinels to leave TILT (which lasts 30 s).
+const TILT: Duration = Duration::from_secs(40);
 /// Bound for the replication links a failover drops to come back (and
 /// their alerts to clear) before the link fault.
 const LINKS_BACK: Duration = Duration::from_secs(30);
@@ -121,35 +133,29 @@ struct Undo {
     rejecting: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// What the drill watches: the Prometheus, the rules it loaded, the
+/// evaluation interval and the `instance` label of each node id.
+struct Stack {
+    prom: Prom,
+    rules: BTreeMap<String, RuleInfo>,
+    interval_ms: u64,
+    instances: BTreeMap<String, String>,
+    /// The launched monitoring stack and scratch node (launched targets).
+    launched: Option<(topology::launch::monitoring::Monitoring, Deployment)>,
+}
+
 async fn run(ctx: &mut DrillCtx<'_>, rules: Option<String>) -> Result<Budget, DrillError> {
-    let Some(d) = ctx.deployment.deployment() else {
-        return Err(DrillError::Unsupported(
-            "monitoring.alerts-fire runs on deployments this run launches (verify drill --topology sentinel); on an existing one it is not supported yet".into(),
-        ));
+    let stack = match ctx.deployment.deployment() {
+        Some(d) => launched_stack(d, rules).await?,
+        None => existing_stack(ctx).await?,
     };
-    let scratch = scratch::launch(d).await?;
-    // Missing binaries are a skip (said in one line), like a launcher
-    // that cannot do what a drill needs; anything else is an error.
-    let monitoring = crate::monitoring::launch_with(d, &[&scratch], rules)
-        .await
-        .map_err(|e| {
-            if e.contains(" not found: ") {
-                DrillError::Unsupported(e)
-            } else {
-                DrillError::Other(format!("start the monitoring stack: {e}"))
-            }
-        })?;
-    let prom = Prom::new(monitoring.prometheus_url(), Duration::from_secs(2))
-        .map_err(|e| DrillError::Other(format!("reach Prometheus: {e}")))?;
-    let rules = parse_rules(monitoring.rules());
-    let interval_ms = parse_duration(topology::launch::monitoring::INTERVAL).unwrap_or(1000);
-    let mut watch = Watch::new(prom);
+    let mut watch = Watch::new(stack.prom.clone());
     let mut undo = Undo::default();
-    let outcome = faults(ctx, &scratch, &rules, interval_ms, &mut watch, &mut undo).await;
+    let scratch = stack.launched.as_ref().map(|(_, s)| s);
+    let outcome = faults(ctx, scratch, &stack, &mut watch, &mut undo).await;
     let restored = restore(ctx, &mut undo).await;
-    drop(monitoring);
-    drop(scratch);
-    if let Some(e) = &watch.last_error {
+    drop(stack);
+    if let Some(e) = watch.last_error() {
         ctx.evidence.push(Evidence::on(
             "prometheus",
             "GET /api/v1/alerts",
@@ -181,6 +187,87 @@ async fn run(ctx: &mut DrillCtx<'_>, rules: Option<String>) -> Result<Budget, Dr
         b.basis
     );
     Ok(b)
+}
+
+/// A scratch node and the monitoring stack next to a launched deployment.
+async fn launched_stack(d: &Deployment, rules: Option<String>) -> Result<Stack, DrillError> {
+    let scratch = scratch::launch(d).await?;
+    // Missing binaries are a skip (said in one line), like a launcher
+    // that cannot do what a drill needs; anything else is an error.
+    let monitoring = crate::monitoring::launch_with(d, &[&scratch], rules)
+        .await
+        .map_err(|e| {
+            if e.contains(" not found: ") {
+                DrillError::Unsupported(e)
+            } else {
+                DrillError::Other(format!("start the monitoring stack: {e}"))
+            }
+        })?;
+    let prom = Prom::new(monitoring.prometheus_url(), Duration::from_secs(2))
+        .map_err(|e| DrillError::Other(format!("reach Prometheus: {e}")))?;
+    Ok(Stack {
+        prom,
+        rules: parse_rules(monitoring.rules()),
+        interval_ms: parse_duration(topology::launch::monitoring::INTERVAL).unwrap_or(1000),
+        // The launched Prometheus labels every node by its launch id.
+        instances: BTreeMap::new(),
+        launched: Some((monitoring, scratch)),
+    })
+}
+
+/// The user's Prometheus (`--prometheus`), its rules and labels.
+async fn existing_stack(ctx: &DrillCtx<'_>) -> Result<Stack, DrillError> {
+    let Some(url) = ctx.settings.prometheus.as_deref() else {
+        return Err(DrillError::Unsupported(
+            "monitoring.alerts-fire on an existing target watches the Prometheus that scrapes it: pass --prometheus URL".into(),
+        ));
+    };
+    let prom = Prom::new(url, Duration::from_secs(5))
+        .map_err(|e| DrillError::Other(format!("reach Prometheus {url}: {e}")))?;
+    let data = prom
+        .get("/api/v1/rules", &[("type", "alert")])
+        .await
+        .map_err(|e| DrillError::Other(format!("read /api/v1/rules: {e}")))?;
+    let (rules, interval_ms) = rules_from_api(&data);
+    let up = prom
+        .query("redis_up")
+        .await
+        .map_err(|e| DrillError::Other(format!("query redis_up: {e}")))?;
+    let known: Vec<(String, String)> = up
+        .iter()
+        .map(|s| (s.label("instance").to_owned(), s.label("addr").to_owned()))
+        .collect();
+    let mut instances = BTreeMap::new();
+    for n in ctx.deployment.nodes() {
+        let names = [
+            n.id.clone(),
+            n.announced.to_string(),
+            n.reachable.to_string(),
+        ];
+        match instance_of(&names, n.announced.port, &known) {
+            Some(i) => {
+                instances.insert(n.id.clone(), i);
+            }
+            None => {
+                return Err(DrillError::Other(format!(
+                    "find {} among the instances of redis_up in {url} ({})",
+                    n.id,
+                    known
+                        .iter()
+                        .map(|(i, _)| i.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        }
+    }
+    Ok(Stack {
+        prom,
+        rules,
+        interval_ms: interval_ms.max(1000),
+        instances,
+        launched: None,
+    })
 }
 
 /// The rule of `name` in the loaded rules.
@@ -218,51 +305,47 @@ async fn clear_before(ctx: &mut DrillCtx<'_>, watch: &Watch, e: &Expect) -> Resu
 
 async fn faults(
     ctx: &mut DrillCtx<'_>,
-    scratch: &Deployment,
-    rules: &BTreeMap<String, RuleInfo>,
-    i: u64,
+    scratch: Option<&Deployment>,
+    stack: &Stack,
     watch: &mut Watch,
     undo: &mut Undo,
 ) -> Result<(), DrillError> {
-    // Two evaluations and one scrape after the fault shows.
+    let rules = &stack.rules;
+    let i = stack.interval_ms;
+    // Two evaluations and one scrape after the fault shows (the scrape
+    // interval of a user's Prometheus is taken as at most its evaluation
+    // interval, as in grafana/prometheus/prometheus.yml).
     let settle = 3 * i;
+    let label = |id: &str| {
+        stack
+            .instances
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    };
 
     // 1. The scratch node full.
-    let full = format!(
-        "{SCRATCH}-{}",
-        scratch
-            .nodes()
-            .first()
-            .map(|n| n.id.as_str())
-            .unwrap_or("n1")
-    );
-    let memory = expect(rules, "RedisMemoryHigh", Some(&full), settle)?;
-    // increase() needs two samples of the grown counter: one scrape more.
-    let oom = expect(rules, "RedisWritesRejectedOOM", Some(&full), settle + i)?;
-    for e in [&memory, &oom] {
-        clear_before(ctx, watch, e).await?;
+    match scratch {
+        Some(scratch) => fill_scratch(ctx, scratch, rules, i, watch, undo).await?,
+        None => ctx.evidence.push(Evidence::on(
+            "prometheus",
+            "RedisMemoryHigh, RedisWritesRejectedOOM",
+            "not provable on an existing target: no scratch node to fill (filling a deployment node would refuse the application's writes)",
+        )),
     }
-    ctx.log
-        .record("fault", Some(&full), Some("fill to maxmemory".into()));
-    let fill = scratch::fill(scratch).await?;
-    let filled = Instant::now();
-    ctx.evidence
-        .push(Evidence::on(&full, "SET until OOM", fill));
-    undo.rejecting = Some(scratch::keep_rejecting(scratch));
-    watch.arm(memory, filled);
-    watch.arm(oom, filled);
 
     // 2. A failover, while the memory alert's for: runs.
     let old = ctx.old_primary.clone();
     let changed = expect(rules, "RedisPrimaryChanged", None, settle)?;
     clear_before(ctx, watch, &changed).await?;
+    out_of_tilt(ctx).await?;
     failover::sentinel_coordinated(ctx, &old).await?;
     let new = ctx.deployment.primary().await?.id.clone();
     // From the promotion seen (the alert may fire before this instant,
     // which reads as t=0).
     watch.arm(
         Expect {
-            instance: Some(new.clone()),
+            instance: Some(label(&new)),
             ..changed
         },
         Instant::now(),
@@ -284,13 +367,13 @@ async fn faults(
     };
     // The failover dropped both replicas' links for a moment.
     for r in &replicas {
-        let e = expect(rules, "RedisReplicationBroken", Some(r), 0)?;
+        let e = expect(rules, "RedisReplicationBroken", Some(&label(r)), 0)?;
         watch
             .until_clear(&e, LINKS_BACK)
             .await
             .map_err(DrillError::Other)?;
     }
-    let down = expect(rules, "RedisDown", Some(stopped), settle)?;
+    let down = expect(rules, "RedisDown", Some(&label(stopped)), settle)?;
     let replica_down = expect(
         rules,
         "RedisSentinelReplicaDown",
@@ -316,7 +399,12 @@ async fn faults(
 
     // 4. Cut the other replica's link; it stays up. The replica retries
     // its link every second: one more second for the fault to show.
-    let broken = expect(rules, "RedisReplicationBroken", Some(cut), settle + 1000)?;
+    let broken = expect(
+        rules,
+        "RedisReplicationBroken",
+        Some(&label(cut)),
+        settle + 1000,
+    )?;
     clear_before(ctx, watch, &broken).await?;
     let reply = ctx.admin(cut, &["CONFIG", "GET", "masterauth"]).await?;
     let current = Secret::new(reply.split_once(' ').map(|(_, v)| v).unwrap_or(""));
@@ -339,6 +427,84 @@ async fn faults(
     watch.arm(broken, Instant::now());
     // Everything still open, the memory alert's for: included.
     watch.wait(&[]).await;
+    Ok(())
+}
+
+/// Waits, bounded, until no Sentinel is in TILT: a Sentinel in TILT does
+/// not act, so a failover asked of it never starts. Starting the scratch
+/// node and Prometheus on a loaded machine can stall the Sentinels' timers
+/// past TILT's 2 s (measured once on the shared CI machine); TILT lasts
+/// 30 s.
+async fn out_of_tilt(ctx: &mut DrillCtx<'_>) -> Result<(), DrillError> {
+    let sentinels: Vec<String> = ctx.deployment.sentinels().map(|n| n.id.clone()).collect();
+    let deadline = Instant::now() + TILT;
+    let mut said = false;
+    loop {
+        let mut tilted = Vec::new();
+        for s in &sentinels {
+            let info = ctx
+                .admin(s, &["INFO", "sentinel"])
+                .await
+                .unwrap_or_default();
+            if crate::info::Info::parse(&info).get("sentinel_tilt") != Some("0") {
+                tilted.push(s.clone());
+            }
+        }
+        if tilted.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(DrillError::Other(format!(
+                "see every Sentinel out of TILT within {TILT:?} (still: {})",
+                tilted.join(", ")
+            )));
+        }
+        if !said {
+            said = true;
+            ctx.log.record(
+                "waiting",
+                None,
+                Some(format!("Sentinels in TILT: {}", tilted.join(", "))),
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Fills the scratch node and arms its memory alerts.
+async fn fill_scratch(
+    ctx: &mut DrillCtx<'_>,
+    scratch: &Deployment,
+    rules: &BTreeMap<String, RuleInfo>,
+    i: u64,
+    watch: &mut Watch,
+    undo: &mut Undo,
+) -> Result<(), DrillError> {
+    let settle = 3 * i;
+    let full = format!(
+        "{SCRATCH}-{}",
+        scratch
+            .nodes()
+            .first()
+            .map(|n| n.id.as_str())
+            .unwrap_or("n1")
+    );
+    let memory = expect(rules, "RedisMemoryHigh", Some(&full), settle)?;
+    // increase() needs two samples of the grown counter: one scrape more.
+    let oom = expect(rules, "RedisWritesRejectedOOM", Some(&full), settle + i)?;
+    for e in [&memory, &oom] {
+        clear_before(ctx, watch, e).await?;
+    }
+    ctx.log
+        .record("fault", Some(&full), Some("fill to maxmemory".into()));
+    let fill = scratch::fill(scratch).await?;
+    let filled = Instant::now();
+    ctx.evidence
+        .push(Evidence::on(&full, "SET until OOM", fill));
+    undo.rejecting = Some(scratch::keep_rejecting(scratch));
+    watch.arm(memory, filled);
+    watch.arm(oom, filled);
+
     Ok(())
 }
 

@@ -121,40 +121,74 @@ struct Watched {
     seen: Seen,
 }
 
-/// The alerts armed so far, polled together.
+/// What the poller shares with the drill.
+#[derive(Default)]
+struct Shared {
+    armed: Vec<Watched>,
+    last_error: Option<String>,
+}
+
+/// The alerts armed so far, polled together by a background task every
+/// [`POLL`] from creation to drop: an alert that fires while the drill is
+/// busy with another fault (a failover takes seconds) is seen when it
+/// fires, not when the drill next looks.
 pub(crate) struct Watch {
     prom: Prom,
-    armed: Vec<Watched>,
-    /// The last poll that failed, said in the evidence.
-    pub(crate) last_error: Option<String>,
+    shared: std::sync::Arc<std::sync::Mutex<Shared>>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.poller.abort();
+    }
 }
 
 impl Watch {
     pub(crate) fn new(prom: Prom) -> Self {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Shared::default()));
+        let poller = {
+            let (prom, shared) = (prom.clone(), shared.clone());
+            tokio::spawn(async move {
+                loop {
+                    let reply = fetch(&prom).await;
+                    if let Ok(mut s) = shared.lock() {
+                        match reply {
+                            Ok(alerts) => {
+                                for w in &mut s.armed {
+                                    w.seen
+                                        .observe(state_of(&w.expect, &alerts), ms_since(w.fault));
+                                }
+                            }
+                            Err(e) => s.last_error = Some(e),
+                        }
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            })
+        };
         Self {
             prom,
-            armed: Vec::new(),
-            last_error: None,
+            shared,
+            poller,
         }
     }
 
     /// The current alerts.
     pub(crate) async fn fetch(&self) -> Result<Vec<Active>, String> {
-        self.prom
-            .get("/api/v1/alerts", &[])
-            .await
-            .map(|d| active(&d))
-            .map_err(|e| format!("read /api/v1/alerts: {e}"))
+        fetch(&self.prom).await
     }
 
     /// Starts watching `e` from `fault` (the caller checked it was clear
     /// before the fault).
     pub(crate) fn arm(&mut self, e: Expect, fault: Instant) {
-        self.armed.push(Watched {
-            expect: e,
-            fault,
-            seen: Seen::default(),
-        });
+        if let Ok(mut s) = self.shared.lock() {
+            s.armed.push(Watched {
+                expect: e,
+                fault,
+                seen: Seen::default(),
+            });
+        }
     }
 
     /// Waits, bounded by `bound`, until `e` is neither pending nor firing
@@ -176,7 +210,7 @@ impl Watch {
         }
     }
 
-    /// Polls until every armed alert whose name is in `names` (all when
+    /// Waits until every armed alert whose name is in `names` (all when
     /// empty) fired or passed its bound.
     pub(crate) async fn wait(&mut self, names: &[&str]) {
         let open = |w: &Watched| {
@@ -184,31 +218,38 @@ impl Watch {
                 && w.seen.fired_ms.is_none()
                 && ms_since(w.fault) <= w.expect.bound_ms
         };
-        while self.armed.iter().any(open) {
-            self.poll().await;
+        loop {
+            let any = self
+                .shared
+                .lock()
+                .map(|s| s.armed.iter().any(open))
+                .unwrap_or(false);
+            if !any {
+                return;
+            }
             tokio::time::sleep(POLL).await;
         }
     }
 
-    async fn poll(&mut self) {
-        match self.fetch().await {
-            Ok(alerts) => {
-                for w in &mut self.armed {
-                    w.seen
-                        .observe(state_of(&w.expect, &alerts), ms_since(w.fault));
-                }
-            }
-            Err(e) => self.last_error = Some(e),
-        }
+    /// The last poll that failed, said in the evidence.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.shared.lock().ok().and_then(|s| s.last_error.clone())
     }
 
     /// The verdict on every armed alert, in arming order.
     pub(crate) fn verdicts(&self) -> Vec<Result<String, String>> {
-        self.armed
-            .iter()
-            .map(|w| judge(&w.expect, &w.seen))
-            .collect()
+        self.shared
+            .lock()
+            .map(|s| s.armed.iter().map(|w| judge(&w.expect, &w.seen)).collect())
+            .unwrap_or_default()
     }
+}
+
+async fn fetch(prom: &Prom) -> Result<Vec<Active>, String> {
+    prom.get("/api/v1/alerts", &[])
+        .await
+        .map(|d| active(&d))
+        .map_err(|e| format!("read /api/v1/alerts: {e}"))
 }
 
 pub(crate) fn ms_since(t: Instant) -> u64 {
