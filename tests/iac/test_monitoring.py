@@ -137,11 +137,12 @@ ALERT_CASES: dict[str, tuple[list[str], int]] = {
          "redis_cluster_enabled{N1} 0x20", "redis_cluster_enabled{N2} 0x20"],
         0,
     ),
-    # Replica until minute 11, primary from minute 12.
+    # Replica until minute 2, primary from minute 3: a Prometheus with 3
+    # minutes of data sees the failover (an `offset 10m` rule could not).
     "RedisPrimaryChanged": (
-        ['redis_instance_info{N2,role="slave",maxmemory_policy="noeviction"} 1x11',
-         'redis_instance_info{N2,role="master",maxmemory_policy="noeviction"} _x12 1x10'],
-        12,
+        ['redis_instance_info{N2,role="slave",maxmemory_policy="noeviction"} 1x2',
+         'redis_instance_info{N2,role="master",maxmemory_policy="noeviction"} _x3 1x10'],
+        3,
     ),
     "RedisSentinelQuorumLost": ([f'redis_sentinel_master_ckquorum_status{{S1,{SM},message="NOQUORUM 1 usable Sentinels"}} 0x20'], 0),
     "RedisSentinelTilt": (["redis_sentinel_tilt{S1} 0x3 1x2 0x10"], 4),
@@ -216,6 +217,49 @@ def test_promtool_reports_a_rule_without_its_for(tmp_path):
             del r["for"]
     result = run_promtool_tests(tmp_path, yaml.safe_dump(doc), [promtool_case(rule)])
     assert result.returncode != 0
+
+
+def test_primary_changed_stays_silent_for_a_node_primary_from_the_start_and_resolves(tmp_path):
+    """The other sides of RedisPrimaryChanged: a node that was primary all
+    along (or is new and starts as primary) never fires; a promotion fires
+    for the 10 minutes its replica samples stay in the window, then resolves."""
+    rule = next(r for r in alerts() if r["alert"] == "RedisPrimaryChanged")
+    count = 'count(ALERTS{alertname="RedisPrimaryChanged"})'
+    case = {
+        "interval": "1m",
+        "input_series": [
+            expand('redis_instance_info{N1,role="master",maxmemory_policy="noeviction"} 1x20'),
+            expand('redis_instance_info{N2,role="slave",maxmemory_policy="noeviction"} 1x2'),
+            expand('redis_instance_info{N2,role="master",maxmemory_policy="noeviction"} _x3 1x20'),
+        ],
+        "promql_expr_test": [
+            {"expr": count, "eval_time": "2m", "exp_samples": []},
+            {"expr": 'ALERTS{alertname="RedisPrimaryChanged"}', "eval_time": "12m",
+             "exp_samples": [{"labels": 'ALERTS{alertname="RedisPrimaryChanged",alertstate="firing",'
+                              + N2 + ',role="master",maxmemory_policy="noeviction",severity="warning"}',
+                              "value": 1}]},
+            {"expr": count, "eval_time": "13m", "exp_samples": []},
+        ],
+    }
+    assert "for" not in rule
+    result = run_promtool_tests(tmp_path, RULES.read_text(), [case])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def test_promtool_reports_the_offset_rule_blind_on_a_young_prometheus(tmp_path):
+    """The weak form this rule replaced (`unless … offset 10m`) never fires
+    within the first 10 minutes: the young-stack case catches it."""
+    doc = yaml.safe_load(RULES.read_text())
+    for r in alerts(doc):
+        if r["alert"] == "RedisPrimaryChanged":
+            r["expr"] = (
+                '(redis_instance_info{job="redis",role="master"}'
+                ' unless on (job, instance) (redis_instance_info{job="redis",role="master"} offset 10m))'
+                ' and on (job, instance) (redis_instance_info{job="redis"} offset 10m)'
+            )
+            rule = r
+    result = run_promtool_tests(tmp_path, yaml.safe_dump(doc), [promtool_case(rule)])
+    assert result.returncode != 0 and "RedisPrimaryChanged" in result.stdout + result.stderr
 
 
 # --------------------------------------------------------------------------

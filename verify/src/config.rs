@@ -164,6 +164,10 @@ pub struct DrillSettings {
     pub max_lost_acked: u64,
     /// Per-drill overrides, by drill id.
     pub budget: BTreeMap<String, BudgetOverride>,
+    /// `--prometheus` on an existing target: the Prometheus
+    /// `monitoring.alerts-fire` watches (not a `verify.toml` key).
+    #[serde(skip)]
+    pub prometheus: Option<String>,
 }
 
 impl Default for DrillSettings {
@@ -177,6 +181,7 @@ impl Default for DrillSettings {
             max_unavailability_ms: None,
             max_lost_acked: 0,
             budget: BTreeMap::new(),
+            prometheus: None,
         }
     }
 }

@@ -69,17 +69,42 @@ struct Builder<'a> {
     settings: &'a Settings,
     launched: LaunchedView,
     fleet: Fleet,
-    seen: Vec<Addr>,
+    seen: Known,
+}
+
+/// Nodes already added, by announced and by reached address: a compose
+/// Sentinel given as `127.0.0.1:26381` is reported by its peers as
+/// `sentinel-1:26381`, which reaches the same server and is not a second
+/// Sentinel.
+#[derive(Default)]
+struct Known {
+    announced: Vec<Addr>,
+    reached: Vec<String>,
+}
+
+impl Known {
+    /// Records a node; false when it is already known by either address.
+    fn insert(&mut self, announced: &Addr, reached: &str) -> bool {
+        if self.contains(announced) || self.reached.iter().any(|r| r == reached) {
+            return false;
+        }
+        self.announced.push(announced.clone());
+        self.reached.push(reached.to_owned());
+        true
+    }
+
+    fn contains(&self, announced: &Addr) -> bool {
+        self.announced.contains(announced)
+    }
 }
 
 impl Builder<'_> {
     async fn add(&mut self, announced: Addr, target: Target, role: Role, sentinel: bool) {
-        if self.seen.contains(&announced) {
+        let reached = target.address();
+        if !self.seen.insert(&announced, &reached) {
             return;
         }
-        self.seen.push(announced.clone());
         let label = self.launched.label(&announced);
-        let reached = target.address();
         if reached != announced.to_string() {
             self.fleet.notes.push(format!(
                 "{label}: announced as {announced}, reached at {reached}"
@@ -165,7 +190,7 @@ pub async fn discover(
             settings: settings.clone(),
         },
         launched,
-        seen: Vec::new(),
+        seen: Known::default(),
     };
     if b.fleet.expected == Expected::default() {
         b.fleet.expected = Expected {
@@ -361,5 +386,18 @@ mod tests {
         let rows = table(Ok(reply));
         assert_eq!(addr_of(&rows[0]), Some(Addr::new("redis-2", 6382)));
         assert!(table(Err("NOPERM".into())).is_empty());
+    }
+
+    /// Regression: compose Sentinels were listed twice, once as the seed
+    /// (`127.0.0.1:26381`) and once as a peer's report (`sentinel-1:26381`).
+    #[test]
+    fn compose_sentinel_reported_by_name_is_not_listed_twice() {
+        let mut k = Known::default();
+        assert!(k.insert(&Addr::new("127.0.0.1", 26381), "127.0.0.1:26381"));
+        assert!(!k.insert(&Addr::new("sentinel-1", 26381), "127.0.0.1:26381"));
+        assert!(!k.insert(&Addr::new("127.0.0.1", 26381), "127.0.0.1:26381"));
+        assert!(k.insert(&Addr::new("sentinel-2", 26382), "127.0.0.1:26382"));
+        assert!(k.contains(&Addr::new("sentinel-2", 26382)));
+        assert!(!k.contains(&Addr::new("sentinel-1", 26381)));
     }
 }

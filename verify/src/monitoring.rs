@@ -25,10 +25,20 @@ pub(crate) async fn start(d: &Deployment, settings: &mut Settings) -> Result<Mon
     Ok(m)
 }
 
-/// Starts the stack for `d` and waits, bounded, until it has data; the
-/// `monitoring.alerts-fire` drill starts its own this way.
+/// Starts the stack for `d` and waits, bounded, until it has data.
 pub(crate) async fn launch(d: &Deployment) -> Result<Monitoring, String> {
-    let m = Monitoring::start(d, |k| std::env::var(k).ok())
+    launch_with(d, &[], None).await
+}
+
+/// As [`launch`], also scraping `extra` (scratch nodes) and loading `rules`
+/// instead of the project's when given; the `monitoring.alerts-fire` drill
+/// starts its own this way.
+pub(crate) async fn launch_with(
+    d: &Deployment,
+    extra: &[&Deployment],
+    rules: Option<String>,
+) -> Result<Monitoring, String> {
+    let m = Monitoring::start_with(d, extra, rules, |k| std::env::var(k).ok())
         .await
         .map_err(|e| e.to_string())?;
     eprintln!(
@@ -37,7 +47,7 @@ pub(crate) async fn launch(d: &Deployment) -> Result<Monitoring, String> {
         topology::launch::monitoring::INTERVAL
     );
     let prom = Prom::new(m.prometheus_url(), Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    let nodes = d.nodes().len();
+    let nodes = d.nodes().len() + extra.iter().map(|x| x.nodes().len()).sum::<usize>();
     let started = Instant::now();
     // Two samples per node inside the dashboards' 1m rate windows, and a
     // second rule evaluation.

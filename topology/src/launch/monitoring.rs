@@ -10,7 +10,13 @@
 //! (grafana/prometheus/rules/redis.yml, embedded) and scrapes and evaluates
 //! every second, so rules with a `for:` can be seen firing quickly. Each
 //! node's `instance` label is its launch id (`n1`, `s1`), `addr` the
-//! address this host reaches it at: reports name nodes by one or the other. Dropping the stack kills both processes and removes their files.
+//! address this host reaches it at: reports name nodes by one or the other.
+//! Dropping the stack kills both processes and removes their files.
+//!
+//! [`Monitoring::start_with`] also scrapes extra deployments (the
+//! `monitoring.alerts-fire` drill's scratch node, labelled `deployment:
+//! scratch` so the deployment-wide rules do not count it) and loads another
+//! rules text (`PROMETHEUS_RULES_FILE`, or a test's broken copy).
 
 use super::{Deployment, LaunchError};
 use std::fmt::Write as _;
@@ -22,9 +28,28 @@ pub const RULES: &str = include_str!("../../../grafana/prometheus/rules/redis.ym
 /// Scrape and evaluation interval of the launched Prometheus.
 pub const INTERVAL: &str = "1s";
 
+/// `deployment` label of the launched deployment's nodes.
+pub const LAUNCHED: &str = "launched";
+/// `deployment` label (and `instance` prefix) of extra, scratch nodes.
+pub const SCRATCH: &str = "scratch";
+
+/// One scrape target: a node and its labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scrape {
+    /// `instance` label: the launch id (`n1`), `scratch-n1` for extras.
+    pub id: String,
+    /// The address this host reaches it at (`addr` label, the target).
+    pub addr: String,
+    /// Job `redis-sentinel` rather than `redis`.
+    pub sentinel: bool,
+    /// `deployment` label.
+    pub deployment: &'static str,
+}
+
 /// A running exporter and Prometheus; dropping it stops them.
 pub struct Monitoring {
     prometheus_url: String,
+    rules: String,
     _children: Vec<tokio::process::Child>,
     _dir: tempfile::TempDir,
 }
@@ -35,16 +60,43 @@ impl Monitoring {
         &self.prometheus_url
     }
 
+    /// The rules text this Prometheus loaded.
+    pub fn rules(&self) -> &str {
+        &self.rules
+    }
+
     /// Starts the exporter and Prometheus for every node of `d`. `lookup`
-    /// reads the environment (binary paths).
+    /// reads the environment (binary paths, `PROMETHEUS_RULES_FILE`).
     pub async fn start(
         d: &Deployment,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, LaunchError> {
+        Self::start_with(d, &[], None, lookup).await
+    }
+
+    /// As [`Monitoring::start`], also scraping the nodes of `extra`
+    /// (labelled `deployment: scratch`), with `rules` instead of the
+    /// project's rules when given. Every deployment must share `d`'s
+    /// credentials (one exporter password).
+    pub async fn start_with(
+        d: &Deployment,
+        extra: &[&Deployment],
+        rules: Option<String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, LaunchError> {
         let fail = |m: String| LaunchError::Process(format!("--monitoring: {m}"));
-        if d.target.tls {
+        if d.target.tls || extra.iter().any(|x| x.target.tls) {
             return Err(fail("TLS deployments are not supported yet".into()));
         }
+        let rules = match (
+            rules,
+            lookup("PROMETHEUS_RULES_FILE").filter(|p| !p.is_empty()),
+        ) {
+            (Some(r), _) => r,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|e| fail(format!("failed to read PROMETHEUS_RULES_FILE {path}: {e}")))?,
+            (None, None) => RULES.to_owned(),
+        };
         let exporter_bin = binary(&lookup, "REDIS_EXPORTER_BIN", &["prometheus-redis-exporter", "redis_exporter"])
             .ok_or_else(|| fail("redis_exporter not found: set REDIS_EXPORTER_BIN or install prometheus-redis-exporter".into()))?;
         let prometheus_bin =
@@ -54,17 +106,25 @@ impl Monitoring {
         let dir = tempfile::Builder::new()
             .prefix("redis-monitoring-")
             .tempdir()?;
-        let nodes: Vec<(String, String, bool)> = d
-            .nodes()
-            .iter()
-            .map(|n| {
-                (
-                    n.id.clone(),
-                    format!("{}:{}", n.reachable.host, n.reachable.port),
-                    n.is_sentinel(),
-                )
-            })
-            .collect();
+        let scrape = |d: &Deployment, deployment: &'static str| {
+            d.nodes()
+                .iter()
+                .map(|n| Scrape {
+                    id: if deployment == LAUNCHED {
+                        n.id.clone()
+                    } else {
+                        format!("{deployment}-{}", n.id)
+                    },
+                    addr: format!("{}:{}", n.reachable.host, n.reachable.port),
+                    sentinel: n.is_sentinel(),
+                    deployment,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut nodes = scrape(d, LAUNCHED);
+        for x in extra {
+            nodes.extend(scrape(x, SCRATCH));
+        }
 
         let exporter_port = free_port()?;
         let mut exporter = tokio::process::Command::new(&exporter_bin);
@@ -75,11 +135,12 @@ impl Monitoring {
         ]);
         if let Some(c) = &d.credentials {
             let mut map = String::from("{");
-            for (i, (_, addr, _)) in nodes.iter().enumerate() {
+            for (i, n) in nodes.iter().enumerate() {
                 let sep = if i == 0 { "" } else { "," };
                 let _ = write!(
                     map,
-                    "{sep}\"redis://{addr}\":{}",
+                    "{sep}\"redis://{}\":{}",
+                    n.addr,
                     json_string(c.exporter.expose())
                 );
             }
@@ -93,10 +154,13 @@ impl Monitoring {
         let exporter = spawn(exporter, &dir.path().join("exporter.log"))
             .map_err(|e| fail(format!("failed to start {exporter_bin}: {e}")))?;
 
-        let rules = dir.path().join("redis.yml");
-        std::fs::write(&rules, RULES)?;
+        let rules_file = dir.path().join("redis.yml");
+        std::fs::write(&rules_file, &rules)?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, prometheus_config(&nodes, exporter_port, &rules))?;
+        std::fs::write(
+            &config,
+            prometheus_config(&nodes, exporter_port, &rules_file),
+        )?;
         let prometheus_port = free_port()?;
         let mut prometheus = tokio::process::Command::new(&prometheus_bin);
         prometheus
@@ -110,6 +174,7 @@ impl Monitoring {
             .map_err(|e| fail(format!("failed to start {prometheus_bin}: {e}")))?;
         Ok(Self {
             prometheus_url: format!("http://127.0.0.1:{prometheus_port}"),
+            rules,
             _children: vec![exporter, prometheus],
             _dir: dir,
         })
@@ -119,11 +184,7 @@ impl Monitoring {
 /// Prometheus configuration: jobs `redis` and `redis-sentinel` through the
 /// exporter's multi-target endpoint, labels as grafana/prometheus/prometheus.yml
 /// sets them (`deployment` = `launched`).
-pub fn prometheus_config(
-    nodes: &[(String, String, bool)],
-    exporter_port: u16,
-    rules: &Path,
-) -> String {
+pub fn prometheus_config(nodes: &[Scrape], exporter_port: u16, rules: &Path) -> String {
     let mut out = format!(
         "global:\n  scrape_interval: {INTERVAL}\n  scrape_timeout: 900ms\n  evaluation_interval: {INTERVAL}\nrule_files:\n  - \"{}\"\nscrape_configs:\n",
         rules.display()
@@ -134,11 +195,14 @@ pub fn prometheus_config(
             "  - job_name: {job}\n    metrics_path: /scrape\n    static_configs:\n"
         );
         let mut any = false;
-        for (id, addr, _) in nodes.iter().filter(|(_, _, s)| *s == sentinel) {
+        for n in nodes.iter().filter(|n| n.sentinel == sentinel) {
             any = true;
             let _ = writeln!(
                 out,
-                "      - {{targets: [\"{addr}\"], labels: {{instance: \"{id}\", addr: \"{addr}\", deployment: launched}}}}"
+                "      - {{targets: [\"{a}\"], labels: {{instance: \"{}\", addr: \"{a}\", deployment: {}}}}}",
+                n.id,
+                n.deployment,
+                a = n.addr,
             );
         }
         if !any {
@@ -214,14 +278,22 @@ mod tests {
 
     #[test]
     fn config_labels_every_node_by_its_id_and_loads_the_rules() {
+        let node = |id: &str, addr: &str, sentinel, deployment| Scrape {
+            id: id.into(),
+            addr: addr.into(),
+            sentinel,
+            deployment,
+        };
         let nodes = vec![
-            ("n1".to_owned(), "127.0.0.1:7001".to_owned(), false),
-            ("s1".to_owned(), "127.0.0.1:27001".to_owned(), true),
+            node("n1", "127.0.0.1:7001", false, LAUNCHED),
+            node("s1", "127.0.0.1:27001", true, LAUNCHED),
+            node("scratch-n1", "127.0.0.1:7009", false, SCRATCH),
         ];
         let c = prometheus_config(&nodes, 9121, Path::new("/tmp/r/redis.yml"));
         assert!(c.contains("rule_files:\n  - \"/tmp/r/redis.yml\""), "{c}");
         assert!(c.contains("- job_name: redis\n    metrics_path: /scrape\n    static_configs:\n      - {targets: [\"127.0.0.1:7001\"], labels: {instance: \"n1\", addr: \"127.0.0.1:7001\", deployment: launched}}"), "{c}");
         assert!(c.contains("- job_name: redis-sentinel\n    metrics_path: /scrape\n    static_configs:\n      - {targets: [\"127.0.0.1:27001\"], labels: {instance: \"s1\""), "{c}");
+        assert!(c.contains("{targets: [\"127.0.0.1:7009\"], labels: {instance: \"scratch-n1\", addr: \"127.0.0.1:7009\", deployment: scratch}}"), "{c}");
         assert!(c.contains("replacement: \"127.0.0.1:9121\""));
         assert!(RULES.contains("- alert: RedisDown"));
     }
@@ -229,7 +301,12 @@ mod tests {
     #[test]
     fn standalone_has_an_empty_sentinel_job() {
         let c = prometheus_config(
-            &[("n1".into(), "127.0.0.1:6379".into(), false)],
+            &[Scrape {
+                id: "n1".into(),
+                addr: "127.0.0.1:6379".into(),
+                sentinel: false,
+                deployment: LAUNCHED,
+            }],
             1,
             Path::new("r.yml"),
         );

@@ -144,6 +144,7 @@ async fn existing_target(
         Ok(s) => s,
         Err(e) => return fatal(&e.to_string()),
     };
+    settings.drills.prometheus = settings.monitoring.as_ref().map(|m| m.prometheus.clone());
     let checks = settings.clone();
     let found = match existing::discover(&service, &checks, &mut settings.drills).await {
         Ok(f) => f,

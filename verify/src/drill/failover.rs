@@ -98,7 +98,10 @@ impl Drill for Manual {
     }
 }
 
-async fn sentinel_coordinated(ctx: &mut DrillCtx<'_>, old: &str) -> Result<(), DrillError> {
+pub(crate) async fn sentinel_coordinated(
+    ctx: &mut DrillCtx<'_>,
+    old: &str,
+) -> Result<(), DrillError> {
     let sentinel = ctx
         .deployment
         .sentinels()
