@@ -269,7 +269,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         params: params.clone(),
         registry: registry.clone(),
         hists: HistShards::new(ops, pace.is_open()),
-        conns: Connector::new(service.clone(), mode, shared_conn),
+        conns: Connector::new(service.clone(), mode, shared_conn).with_driver(cfg.args.driver),
         password: target.password.clone(),
         pace,
         users_started: AtomicU64::new(0),
@@ -380,6 +380,7 @@ fn summarize(
         "connection".into(),
         ConnectionMode::from(cfg.args.connection).as_str().into(),
     );
+    settings.insert("driver".into(), cfg.args.driver.as_str().into());
     settings.insert("run_time".into(), cfg.args.goose.run_time.clone().into());
     settings.insert(
         "embedded_default".into(),
