@@ -26,7 +26,7 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use std::io;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 /// Reads ask for at least this much room: a typical reply fits in one read.
@@ -116,9 +116,9 @@ impl WireConnection {
         }
     }
 
-    /// Writes `out` and reads `replies` replies into `sink`, under the
-    /// response timeout; poisons the connection unless all of it worked.
-    async fn exchange(&mut self, replies: usize, sink: &mut Vec<Value>) -> RedisResult<()> {
+    /// Fails at once on a poisoned connection; else poisons it until the
+    /// exchange that starts now ends well ([`Self::end`]).
+    fn begin(&mut self) -> RedisResult<Duration> {
         if self.poisoned {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
@@ -127,25 +127,68 @@ impl WireConnection {
             .into());
         }
         self.poisoned = true;
-        let timeout = self.response_timeout;
-        match tokio::time::timeout(timeout, self.write_then_read(replies, sink)).await {
-            Ok(Ok(())) => {
+        Ok(self.response_timeout)
+    }
+
+    fn end<T>(
+        &mut self,
+        bounded: Result<RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> RedisResult<T> {
+        match bounded {
+            Ok(Ok(v)) => {
                 self.poisoned = false;
-                Ok(())
+                Ok(v)
             }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut).into()),
         }
     }
 
-    async fn write_then_read(&mut self, replies: usize, sink: &mut Vec<Value>) -> RedisResult<()> {
+    async fn write_out(&mut self) -> RedisResult<()> {
+        if self.input.is_empty() {
+            // Every reply asked for so far has been read, and a RESP2 server
+            // sends nothing unasked, so the socket is empty: forget its
+            // stale read readiness now, before the request goes out, and
+            // the reply is awaited at once instead of after a read that
+            // would only say EAGAIN (one syscall per command saved). Any
+            // byte that arrives from here on sets readiness again.
+            let _ = self.stream.try_io(Interest::READABLE, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
         self.stream.write_all(&self.out).await?;
         self.since_write = 0;
-        for _ in 0..replies {
-            let v = self.read_reply().await?;
-            sink.push(v);
-        }
         Ok(())
+    }
+
+    /// Writes `out` and reads one reply (none for a no-response command).
+    async fn exchange_one(&mut self, reply: bool) -> RedisResult<Value> {
+        let timeout = self.begin()?;
+        let bounded = tokio::time::timeout(timeout, async {
+            self.write_out().await?;
+            if reply {
+                self.read_reply().await
+            } else {
+                Ok(Value::Nil)
+            }
+        })
+        .await;
+        self.end(bounded)
+    }
+
+    /// Writes `out` and reads `replies` replies.
+    async fn exchange_many(&mut self, replies: usize) -> RedisResult<Vec<Value>> {
+        let timeout = self.begin()?;
+        let bounded = tokio::time::timeout(timeout, async {
+            self.write_out().await?;
+            let mut values = Vec::with_capacity(replies);
+            for _ in 0..replies {
+                values.push(self.read_reply().await?);
+            }
+            Ok(values)
+        })
+        .await;
+        self.end(bounded)
     }
 
     async fn read_reply(&mut self) -> RedisResult<Value> {
@@ -178,7 +221,12 @@ impl WireConnection {
             if self.input.capacity() - self.input.len() < want {
                 self.input.reserve(want);
             }
-            let n = self.stream.read_buf(&mut self.input).await?;
+            self.stream.readable().await?;
+            let n = match self.stream.try_read_buf(&mut self.input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            };
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -199,10 +247,7 @@ impl ConnectionLike for WireConnection {
         Box::pin(async move {
             self.out.clear();
             cmd.write_packed_command(&mut self.out);
-            let replies = usize::from(!cmd.is_no_response());
-            let mut values = Vec::with_capacity(replies);
-            self.exchange(replies, &mut values).await?;
-            Ok(values.pop().unwrap_or(Value::Nil))
+            self.exchange_one(!cmd.is_no_response()).await
         })
     }
 
@@ -224,8 +269,7 @@ impl ConnectionLike for WireConnection {
             if atomic {
                 redis::cmd("EXEC").write_packed_command(&mut self.out);
             }
-            let mut values = Vec::with_capacity(offset + count);
-            self.exchange(offset + count, &mut values).await?;
+            let mut values = self.exchange_many(offset + count).await?;
             let kept = values.split_off(offset.min(values.len()));
             if atomic {
                 // A command refused while queueing (the replies skipped
@@ -250,6 +294,7 @@ impl ConnectionLike for WireConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
     /// A fake server that answers each read with the next canned reply.
