@@ -18,7 +18,7 @@
 //! timeout, or a caller that dropped the future) is poisoned: every later
 //! command fails at once, and the caller reconnects.
 
-use super::frame::frame_len;
+use super::frame::{decode_simple, frame_len};
 use crate::capped::{too_large, MAX_REPLY_BYTES};
 use crate::client::{classify, is_noauth, ClientError, Timeouts};
 use crate::target::Target;
@@ -196,7 +196,11 @@ impl WireConnection {
             let pending = &self.input[self.consumed..];
             match frame_len(pending) {
                 Ok(Some(n)) => {
-                    let parsed = self.parser.parse_value(&pending[..n]);
+                    let frame = &pending[..n];
+                    let parsed = match decode_simple(frame) {
+                        Some(v) => Ok(v),
+                        None => self.parser.parse_value(frame),
+                    };
                     self.consumed += n;
                     if self.consumed == self.input.len() {
                         self.input.clear();
