@@ -14,7 +14,8 @@
 # (default 10); USERS (default 50) connections for every tool; KEYSPACE
 # (default 10000); VALUE_SIZE (default 3, redis-benchmark's default);
 # MEMTIER_BIN (default: memtier_benchmark on PATH; skipped with one loud line
-# when absent). users5000: RATE (default 10000) actions/s over all users,
+# when absent); DRIVERS (default both: loadtest with --driver lean, the
+# default, and with --driver redis-rs in every round; `lean` for lean only). users5000: RATE (default 10000) actions/s over all users,
 # SECONDS_PER_RUN_BIG (default 60).
 #
 # CPU per operation is user + system time of the whole client process
@@ -128,13 +129,13 @@ bench_a() {
   local ops; ops="$(tail -n +2 "$WORK/a.csv" | awk -F'"' -v n="$N" '{t += n / $4; c += n} END {printf "%.0f", c / t}')"
   echo "$ops $(per_op_us "$(cpu_of "$WORK/a.time")" $((2 * N)))"
 }
-bench_b() {
+bench_b() {  # $1: --driver (lean or redis-rs)
   /usr/bin/time -f '%U %S' -o "$WORK/b.time" \
-    "$LOADTEST" --target "$TARGET" --workload getset --connection per-user -u "$USERS" -r 500 -t "${SECONDS_PER_RUN}s" \
+    "$LOADTEST" --target "$TARGET" --workload getset --connection per-user --driver "$1" -u "$USERS" -r 500 -t "${SECONDS_PER_RUN}s" \
     --keyspace "$KEYSPACE" --value-size "$VALUE_SIZE" --get-ratio 0.5 --no-progress --slo none \
     --summary-json "$WORK/b.json" >"$WORK/b.out" 2>"$WORK/b.err"
   echo "$(json "$WORK/b.json" "round(d['ops_per_sec'])") $(per_op_us "$(cpu_of "$WORK/b.time")" "$(json "$WORK/b.json" "d['ops_total']")")"
-  echo "  loadtest inside: goose=$(json "$WORK/b.json" "d['overhead']['goose_record_ns_per_op']") ns" \
+  echo "  loadtest ($1) inside: goose=$(json "$WORK/b.json" "d['overhead']['goose_record_ns_per_op']") ns" \
     "hdr=$(json "$WORK/b.json" "d['overhead']['hdr_record_ns_per_op']") ns" \
     "cpu(getrusage, load only)=$(json "$WORK/b.json" "round(d['overhead']['cpu_user_us_per_op'] + d['overhead']['cpu_sys_us_per_op'], 1)") us/op" \
     "p99=$(json "$WORK/b.json" "d['latency_us']['p99']") us" >&2
@@ -156,22 +157,25 @@ print(f"{t['Ops/sec']:.0f} {(u+s)*1e6/n:.1f} {u*1e6/n:.1f} {s*1e6/n:.1f}")
 EOF
 }
 
-A=(); B=(); C=()
+A=(); B=(); R=(); C=()
 for i in $(seq 1 "$ROUNDS"); do
   a="$(bench_a)"; A+=("$a"); echo "round $i: redis-benchmark   ${a% * * *} ops/s, CPU $(echo "$a" | awk '{print $2" µs/op (user "$3", sys "$4")"}')" >&2
-  b="$(bench_b)"; B+=("$b"); echo "round $i: loadtest          ${b% * * *} ops/s, CPU $(echo "$b" | awk '{print $2" µs/op (user "$3", sys "$4")"}')" >&2
+  b="$(bench_b lean)"; B+=("$b"); echo "round $i: loadtest          ${b% * * *} ops/s, CPU $(echo "$b" | awk '{print $2" µs/op (user "$3", sys "$4")"}')" >&2
+  if [ "${DRIVERS:-both}" = both ]; then
+    r="$(bench_b redis-rs)"; R+=("$r"); echo "round $i: loadtest redis-rs ${r% * * *} ops/s, CPU $(echo "$r" | awk '{print $2" µs/op (user "$3", sys "$4")"}')" >&2
+  fi
   if [ -n "$MEMTIER" ]; then
     c="$(bench_c)"; C+=("$c"); echo "round $i: memtier_benchmark ${c% * * *} ops/s, CPU $(echo "$c" | awk '{print $2" µs/op (user "$3", sys "$4")"}')" >&2
   fi
 done
-python3 - "$ROUNDS" "$USERS" "${A[*]}" "${B[*]}" "${C[*]:-}" <<'EOF'
+python3 - "$ROUNDS" "$USERS" "${A[*]}" "${B[*]}" "${C[*]:-}" "${R[*]:-}" <<'EOF'
 import statistics, sys
 rounds, users = int(sys.argv[1]), sys.argv[2]
 def parse(text):
     v = [float(x) for x in text.split()]
     return [v[i:i + 4] for i in range(0, len(v), 4)]
 tools = [("redis-benchmark", parse(sys.argv[3])), ("loadtest", parse(sys.argv[4])),
-         ("memtier_benchmark", parse(sys.argv[5]))]
+         ("memtier_benchmark", parse(sys.argv[5])), ("loadtest redis-rs", parse(sys.argv[6]))]
 med = {}
 for name, rows in tools:
     if not rows:
@@ -181,12 +185,15 @@ for name, rows in tools:
     print(f"{name:18} getset, {users} connections: median {med[name][0]:,.0f} ops/s "
           f"({min(cols[0]):,.0f}-{max(cols[0]):,.0f}), CPU {med[name][1]:.1f} µs/op "
           f"({min(cols[1]):.1f}-{max(cols[1]):.1f}; user {med[name][2]:.1f}, sys {med[name][3]:.1f}) over {rounds} rounds")
-lt = med["loadtest"]
-for other in ("redis-benchmark", "memtier_benchmark"):
-    if other in med:
-        o = med[other]
-        print(f"ratio loadtest/{other}: throughput {lt[0] / o[0]:.3f}, CPU per op {lt[1] / o[1]:.3f} "
-              f"(user {lt[2] / o[2]:.3f}, sys {lt[3] / o[3]:.3f})")
+for mine in ("loadtest", "loadtest redis-rs"):
+    if mine not in med:
+        continue
+    lt = med[mine]
+    for other in ("redis-benchmark", "memtier_benchmark"):
+        if other in med:
+            o = med[other]
+            print(f"ratio {mine}/{other}: throughput {lt[0] / o[0]:.3f}, CPU per op {lt[1] / o[1]:.3f} "
+                  f"(user {lt[2] / o[2]:.3f}, sys {lt[3] / o[3]:.3f})")
 if "memtier_benchmark" not in med:
     print("memtier_benchmark: SKIPPED (set MEMTIER_BIN or put it on PATH)")
 EOF

@@ -179,6 +179,9 @@ pub struct RunArgs {
     /// Runtime worker threads [default: one per CPU, one fewer when Redis runs on this machine]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..256), help_heading = "Gates and output")]
     pub threads: Option<u64>,
+    /// Per-user connection client: lean (one socket per user, no driver task) or redis-rs; TLS and Cluster always use redis-rs
+    #[arg(long, value_name = "DRIVER", default_value = "lean", value_parser = crate::conn::Driver::parse, help_heading = "Gates and output")]
+    pub driver: crate::conn::Driver,
 
     /// Goose's own flags (-u, -r, -t, --report-file, …).
     #[command(flatten)]

@@ -6,10 +6,84 @@
 //! to reconnect no sooner than its backoff allows (50 ms doubling to 2 s).
 //! Waiting happens in small steps inside a transaction, so the run still
 //! ends on time and no user ever panics.
+//!
+//! A per-user connection is the lean one of `topology::wire` by default
+//! (`--driver lean`): the user owns its socket, with no driver task or
+//! channel between it and Redis. `--driver redis-rs` uses redis-rs's
+//! multiplexed connection instead, and so does every TLS or Cluster target
+//! and the shared mode, which the lean connection does not serve.
 
 use rand::Rng;
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::time::{Duration, Instant};
+use topology::wire::LeanConnection;
 use topology::{ClientError, Connection, Service, Timeouts};
+
+/// Which client carries per-user connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// redis-rs's multiplexed connection (a driver task per connection).
+    RedisRs,
+    /// `topology::wire`: one owner, one socket (plaintext standalone and
+    /// Sentinel; others fall back to redis-rs).
+    Lean,
+}
+
+impl Driver {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RedisRs => "redis-rs",
+            Self::Lean => "lean",
+        }
+    }
+
+    /// Parses the flag value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "redis-rs" => Ok(Self::RedisRs),
+            "lean" => Ok(Self::Lean),
+            other => Err(format!("`{other}` is not a driver (redis-rs or lean)")),
+        }
+    }
+}
+
+/// A user's connection: the lean one, or a redis-rs one (possibly shared).
+pub enum Link {
+    /// `topology::wire`, owned by this user.
+    Lean(LeanConnection),
+    /// redis-rs, per user or shared.
+    RedisRs(Connection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Lean(c) => c.req_packed_command(cmd),
+            Self::RedisRs(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Lean(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::RedisRs(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Lean(c) => c.get_db(),
+            Self::RedisRs(c) => c.get_db(),
+        }
+    }
+}
 
 /// How users reach Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +119,7 @@ pub const USER_TIMEOUTS: Timeouts = Timeouts {
 /// A user's connection state.
 pub struct UserConn {
     /// The connection, when there is a working one.
-    pub conn: Option<Connection>,
+    pub conn: Option<Link>,
     generation: u64,
     next_try: Instant,
     backoff: Duration,
@@ -92,6 +166,7 @@ struct SharedState {
 pub struct Connector {
     service: Service,
     mode: ConnectionMode,
+    driver: Driver,
     shared: tokio::sync::Mutex<SharedState>,
 }
 
@@ -111,12 +186,19 @@ impl Connector {
         Self {
             service,
             mode,
+            driver: Driver::Lean,
             shared: tokio::sync::Mutex::new(SharedState {
                 generation: u64::from(initial.is_some()),
                 conn: initial,
                 user: UserConn::default(),
             }),
         }
+    }
+
+    /// Per-user connections through `driver` (the default is lean).
+    pub fn with_driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
+        self
     }
 
     /// What users connect to.
@@ -137,7 +219,7 @@ impl Connector {
                     return Err(NotReady::Backoff(uc.next_try - now));
                 }
                 let started = Instant::now();
-                match Connection::open(&self.service, &USER_TIMEOUTS).await {
+                match self.open_own().await {
                     Ok(c) => {
                         uc.conn = Some(c);
                         uc.succeeded();
@@ -152,7 +234,7 @@ impl Connector {
             ConnectionMode::Shared => {
                 let mut s = self.shared.lock().await;
                 if let Some(c) = &s.conn {
-                    uc.conn = Some(c.clone());
+                    uc.conn = Some(Link::RedisRs(c.clone()));
                     uc.generation = s.generation;
                     return Ok(None);
                 }
@@ -166,7 +248,7 @@ impl Connector {
                         s.generation += 1;
                         s.conn = Some(c.clone());
                         s.user.succeeded();
-                        uc.conn = Some(c);
+                        uc.conn = Some(Link::RedisRs(c));
                         uc.generation = s.generation;
                         Ok(Some(started.elapsed()))
                     }
@@ -177,6 +259,18 @@ impl Connector {
                 }
             }
         }
+    }
+
+    /// A connection of the user's own, through the chosen driver.
+    async fn open_own(&self) -> Result<Link, ClientError> {
+        if self.driver == Driver::Lean {
+            if let Some(opened) = LeanConnection::open(&self.service, &USER_TIMEOUTS).await {
+                return opened.map(Link::Lean);
+            }
+        }
+        Connection::open(&self.service, &USER_TIMEOUTS)
+            .await
+            .map(Link::RedisRs)
     }
 
     /// Drops a connection that failed; in shared mode every user then moves

@@ -101,11 +101,21 @@ pub fn main(cfg: RunConfig) -> i32 {
         .args
         .threads
         .map_or_else(|| default_threads(&cfg), |t| t as usize);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    // One thread: the current-thread scheduler. Users, Goose's metrics task
+    // and the I/O driver then share one thread, and a reply wakes its user
+    // without a futex; a one-worker multi-thread runtime parks and unparks
+    // between its worker and the block_on thread instead.
+    let built = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loadtest: {}", RunError::Runtime(e));
@@ -269,7 +279,7 @@ pub async fn execute(cfg: RunConfig) -> Result<Option<Outcome>, RunError> {
         params: params.clone(),
         registry: registry.clone(),
         hists: HistShards::new(ops, pace.is_open()),
-        conns: Connector::new(service.clone(), mode, shared_conn),
+        conns: Connector::new(service.clone(), mode, shared_conn).with_driver(cfg.args.driver),
         password: target.password.clone(),
         pace,
         users_started: AtomicU64::new(0),
@@ -380,6 +390,7 @@ fn summarize(
         "connection".into(),
         ConnectionMode::from(cfg.args.connection).as_str().into(),
     );
+    settings.insert("driver".into(), cfg.args.driver.as_str().into());
     settings.insert("run_time".into(), cfg.args.goose.run_time.clone().into());
     settings.insert(
         "embedded_default".into(),

@@ -88,6 +88,26 @@ pub async fn resolve_primary(
     service: &Service,
     timeouts: &Timeouts,
 ) -> Result<(Addr, MultiplexedConnection), ClientError> {
+    let t = *timeouts;
+    resolve_primary_with(service, timeouts, move |node| async move {
+        connect(&node, &t).await
+    })
+    .await
+}
+
+/// [`resolve_primary`] with the connection to the primary made by
+/// `connect_to` (the lean connection uses its own), so both kinds follow
+/// the same Sentinels the same way.
+pub(crate) async fn resolve_primary_with<C, F, Fut>(
+    service: &Service,
+    timeouts: &Timeouts,
+    connect_to: F,
+) -> Result<(Addr, C), ClientError>
+where
+    C: ConnectionLike + Send,
+    F: Fn(Target) -> Fut,
+    Fut: std::future::Future<Output = Result<C, ClientError>>,
+{
     let ServiceKind::Sentinel { sentinels, master } = &service.kind else {
         return Err(ClientError::Other {
             address: service.node.address(),
@@ -109,7 +129,7 @@ pub async fn resolve_primary(
             }
         };
         let node = service.data_target(&reply);
-        match connect(&node, timeouts).await {
+        match connect_to(node.clone()).await {
             Ok(mut conn) => {
                 let role: redis::RedisResult<Value> =
                     redis::cmd("ROLE").query_async(&mut conn).await;
@@ -177,6 +197,22 @@ pub fn is_no_primary(e: &RedisError) -> bool {
     e.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel
 }
 
+/// Whether a command's outcome says the primary may have moved (a lost
+/// connection, a timeout, `READONLY` and the like): the next command then
+/// asks the Sentinels again.
+pub(crate) fn may_mean_failover(result: &Result<Value, RedisError>) -> bool {
+    match result {
+        Ok(Value::ServerError(e)) => ReplyError::from_server_error(e).code.means_wrong_node(),
+        Ok(_) => false,
+        Err(e) => {
+            e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || ReplyError::from_redis(e).is_some_and(|r| r.code.means_wrong_node())
+        }
+    }
+}
+
 fn is_text(v: &Value, want: &str) -> bool {
     match v {
         Value::BulkString(b) => b.eq_ignore_ascii_case(want.as_bytes()),
@@ -191,7 +227,7 @@ struct SentinelState {
     current: tokio::sync::Mutex<Option<(Addr, MultiplexedConnection)>>,
     /// Set by a `+switch-master` event or a failed command: the next command
     /// resolves the primary again.
-    stale: AtomicBool,
+    stale: Arc<AtomicBool>,
     watcher: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -224,10 +260,14 @@ impl SentinelConnection {
             service,
             timeouts,
             current: tokio::sync::Mutex::new(Some(current)),
-            stale: AtomicBool::new(false),
+            stale: Arc::new(AtomicBool::new(false)),
             watcher: std::sync::Mutex::new(None),
         });
-        let handle = tokio::spawn(watch_switch_master(Arc::downgrade(&state)));
+        let handle = tokio::spawn(watch_switch_master(
+            state.service.clone(),
+            timeouts,
+            Arc::downgrade(&state.stale),
+        ));
         *state
             .watcher
             .lock()
@@ -263,17 +303,7 @@ impl SentinelConnection {
     }
 
     fn observe(&self, result: &Result<Value, RedisError>) {
-        let wrong_node = match result {
-            Ok(Value::ServerError(e)) => ReplyError::from_server_error(e).code.means_wrong_node(),
-            Ok(_) => false,
-            Err(e) => {
-                e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || ReplyError::from_redis(e).is_some_and(|r| r.code.means_wrong_node())
-            }
-        };
-        if wrong_node {
+        if may_mean_failover(result) {
             self.state.stale.store(true, Ordering::SeqCst);
         }
     }
@@ -316,19 +346,21 @@ impl ConnectionLike for SentinelConnection {
 }
 
 /// Subscribes to `+switch-master` on the first Sentinel that answers and
-/// marks the connection stale on every event; reconnects (to the next
-/// Sentinel) when the subscription drops. Ends with the connection.
-async fn watch_switch_master(state: std::sync::Weak<SentinelState>) {
+/// sets `stale` on every event; reconnects (to the next Sentinel) when the
+/// subscription drops. Ends once `stale`'s connection is gone.
+pub(crate) async fn watch_switch_master(
+    service: Service,
+    timeouts: Timeouts,
+    stale: std::sync::Weak<AtomicBool>,
+) {
     use futures_util::StreamExt;
     let mut index = 0usize;
+    let sentinels = service.seeds();
     loop {
-        let Some(s) = state.upgrade() else { return };
-        let sentinels = s.service.seeds();
-        let target = s
-            .service
-            .sentinel_target(&sentinels[index % sentinels.len()]);
-        let timeouts = s.timeouts;
-        drop(s);
+        if stale.strong_count() == 0 {
+            return;
+        }
+        let target = service.sentinel_target(&sentinels[index % sentinels.len()]);
         index += 1;
         let subscribed = async {
             let client = crate::client::client_for(&target).ok()?;
@@ -349,8 +381,8 @@ async fn watch_switch_master(state: std::sync::Weak<SentinelState>) {
         };
         let mut messages = pubsub.into_on_message();
         while messages.next().await.is_some() {
-            match state.upgrade() {
-                Some(s) => s.stale.store(true, Ordering::SeqCst),
+            match stale.upgrade() {
+                Some(s) => s.store(true, Ordering::SeqCst),
                 None => return,
             }
         }

@@ -12,7 +12,8 @@
 //!   server, a Sentinel-managed primary, a Cluster); [`client`] connects to
 //!   one server with bounded timeouts and [`conn::Connection`] to any
 //!   [`Service`], through the [`address`] map from announced to reachable
-//!   addresses. Server errors are typed once in [`reply`].
+//!   addresses. Server errors are typed once in [`reply`]. [`wire`] is a
+//!   lean single-owner connection for load generators.
 //! - [`args`] is the flag set both binaries share; [`options`] reads the
 //!   environment once, at the edge.
 
@@ -33,6 +34,7 @@ pub mod service;
 pub mod spec;
 pub mod target;
 pub mod tls;
+pub mod wire;
 
 pub use address::{Addr, AddressMap};
 pub use client::{connect, connect_anonymous, ClientError, Timeouts};
