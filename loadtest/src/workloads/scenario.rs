@@ -43,6 +43,10 @@ impl<S> Clone for Slot<S> {
 }
 
 impl<W: Workload> Runnable for W {
+    fn variant(&self) -> &'static super::Variant {
+        Workload::variant(self)
+    }
+
     fn ops(&self) -> &'static [&'static str] {
         self.variant().ops
     }
