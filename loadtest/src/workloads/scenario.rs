@@ -96,9 +96,16 @@ impl<W: Workload> Runnable for W {
 
 async fn on_start<W: Workload>(user: &mut GooseUser, w: &W, run: &RunShared) {
     run.user_started();
+    let started = Instant::now();
     let mut core = UserCore::new(user.weighted_users_index, run.pace);
     let state = w.new_state(&mut core);
     connect_if_needed(user, &mut core, run).await;
+    // The schedule starts once the user is connected (see
+    // `Schedule::restart`), at the same random phase it was given.
+    if let Some(s) = core.schedule.as_mut() {
+        let phase = s.next().saturating_duration_since(started);
+        s.restart(Instant::now(), phase);
+    }
     run.hists.flush(&mut core.rec, core.index);
     user.set_session_data(Slot(Arc::new(Mutex::new(Some(Box::new((core, state)))))));
 }
