@@ -6,8 +6,10 @@
 # the dynamic loader), a static busybox where a shell is useful, and minimal
 # /etc/passwd and /etc/group.
 #
-# Usage: scripts/build-offline-images.sh [--force] [redis] [exporter] [prometheus]
-#   No image names: build all three. An image whose tag already exists and
+# Usage: scripts/build-offline-images.sh [--force] [redis] [exporter] [prometheus] [loadtest]
+#   No image names: build the first three, and loadtest when a host-built
+#   loadtest binary exists (see LOADTEST_BIN; otherwise one line says it is
+#   skipped). An image whose tag already exists and
 #   was built by the current recipe (label io.redis-readiness.recipe, a hash
 #   of this script's build functions and applet lists) is skipped unless
 #   --force is given; one from an older recipe is rebuilt. With no Docker
@@ -17,6 +19,14 @@
 #   REDIS_IMAGE       [redis-readiness/redis:7.0-debian]
 #   EXPORTER_IMAGE    [redis-readiness/redis_exporter:debian]
 #   PROMETHEUS_IMAGE  [redis-readiness/prometheus:debian]
+#   LOADTEST_IMAGE    [redis-readiness/loadtest:0.1.0, the chart's default loadtest.image]
+#   LOADTEST_BIN      [target/release/loadtest, else target/debug/loadtest]
+#
+# The loadtest image is the chart's load test Job image for this offline
+# machine: the binary cargo already built, packaged (debug symbols stripped
+# when `strip` is there) onto the same base as the others; it is rebuilt when
+# the binary changes (its hash is part of the recipe). No Rust build runs
+# here: on a registry-connected machine use loadtest/Dockerfile instead.
 #
 # Progress goes to stderr; the `export ...=...` lines at the end go to stdout,
 # so `eval "$(scripts/build-offline-images.sh)"` sets them in the caller.
@@ -36,6 +46,13 @@ umask 022
 REDIS_IMAGE="${REDIS_IMAGE:-redis-readiness/redis:7.0-debian}"
 EXPORTER_IMAGE="${EXPORTER_IMAGE:-redis-readiness/redis_exporter:debian}"
 PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-redis-readiness/prometheus:debian}"
+LOADTEST_IMAGE="${LOADTEST_IMAGE:-redis-readiness/loadtest:0.1.0}"
+REPO_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -z "${LOADTEST_BIN:-}" ]; then
+    for LOADTEST_BIN in "$REPO_ROOT/target/release/loadtest" "$REPO_ROOT/target/debug/loadtest" ""; do
+        [ -x "$LOADTEST_BIN" ] && break
+    done
+fi
 
 REDIS_UID=999
 NOBODY_UID=65534
@@ -65,11 +82,20 @@ for arg in "$@"; do
     case "$arg" in
         --force|-f) force=1 ;;
         -h|--help) usage; exit 0 ;;
-        redis|exporter|prometheus) want+=("$arg") ;;
+        redis|exporter|prometheus|loadtest) want+=("$arg") ;;
         *) log "unknown argument: $arg"; usage; exit 2 ;;
     esac
 done
-[ "${#want[@]}" -gt 0 ] || want=(redis exporter prometheus)
+if [ "${#want[@]}" -eq 0 ]; then
+    want=(redis exporter prometheus)
+    if [ -n "$LOADTEST_BIN" ] && [ -x "$LOADTEST_BIN" ]; then
+        want+=(loadtest)
+    else
+        log "SKIPPING the loadtest image: no loadtest binary (run cargo build -p loadtest, or set LOADTEST_BIN)"
+    fi
+elif [[ " ${want[*]} " == *" loadtest "* ]] && { [ -z "$LOADTEST_BIN" ] || [ ! -x "$LOADTEST_BIN" ]; }; then
+    die "the loadtest image needs a host-built binary: run cargo build -p loadtest, or set LOADTEST_BIN"
+fi
 
 wants() {
     local w
@@ -82,6 +108,7 @@ image_for() {
         redis) printf '%s' "$REDIS_IMAGE" ;;
         exporter) printf '%s' "$EXPORTER_IMAGE" ;;
         prometheus) printf '%s' "$PROMETHEUS_IMAGE" ;;
+        loadtest) printf '%s' "$LOADTEST_IMAGE" ;;
     esac
 }
 
@@ -92,6 +119,7 @@ print_exports() {
             redis) echo "export REDIS_IMAGE=$REDIS_IMAGE" ;;
             exporter) echo "export EXPORTER_IMAGE=$EXPORTER_IMAGE" ;;
             prometheus) echo "export PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE" ;;
+            loadtest) echo "export LOADTEST_IMAGE=$LOADTEST_IMAGE" ;;
         esac
     done
 }
@@ -353,6 +381,25 @@ EOF
         'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]'
 }
 
+# The chart's load test Job image: the host-built binary as the entrypoint,
+# run as nobody (the Job's pod security context sets its own user anyway),
+# with CA certificates for rediss:// targets.
+build_loadtest() {
+    local root="$WORK/loadtest" bin="$WORK/loadtest.bin"
+    base_rootfs "$root"
+    cp "$LOADTEST_BIN" "$bin"
+    # A debug build carries ~80 MB of debug information the image never uses.
+    if command -v strip >/dev/null 2>&1; then strip --strip-debug "$bin"; fi
+    copy_bin "$root" "$bin" /usr/local/bin/loadtest
+    add_ca_certs "$root"
+    import_rootfs "$root" "$LOADTEST_IMAGE" \
+        "loadtest from $(basename "$(dirname "$LOADTEST_BIN")") build $(sha256sum <"$LOADTEST_BIN" | cut -c1-12)" "" \
+        "ENV PATH=$SEARCH_PATH" \
+        "USER $NOBODY_UID:$NOBODY_UID" \
+        'ENTRYPOINT ["/usr/local/bin/loadtest"]' \
+        'CMD ["--help"]'
+}
+
 # ---------------------------------------------------------------- what to build
 # recipe_of NAME: a hash of how image NAME is built, stored in the image as a
 # label, so an image left by an older version of this script (fewer busybox
@@ -365,6 +412,8 @@ recipe_of() {
             libs_of host_bin import_rootfs write_redis_entrypoint
         printf '%s\n' "$BUSYBOX_APPLETS_BASE" "$REDIS_BUSYBOX_APPLETS" "$REDIS_UID" \
             "$NOBODY_UID" "$EXPORTER_UID" "$SEARCH_PATH"
+        # The loadtest image is only as new as the binary it packages.
+        if [ "$1" = loadtest ]; then sha256sum <"$LOADTEST_BIN"; fi
     } | sha256sum | cut -c1-16
 }
 
@@ -402,6 +451,7 @@ for w in "${todo[@]}"; do
         redis) pkgs+=(redis-tools busybox-static) ;;
         exporter) pkgs+=(prometheus-redis-exporter ca-certificates) ;;
         prometheus) pkgs+=(prometheus ca-certificates busybox-static) ;;
+        loadtest) pkgs+=(ca-certificates) ;;
     esac
 done
 missing=()

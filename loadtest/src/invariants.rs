@@ -9,42 +9,142 @@
 //! not trip it. The deliberately broken workloads (`*-broken`) show that each
 //! one does trip when the implementation is wrong.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-/// Every invariant: name (the key in the summary and in `--slo`) and meaning.
-pub const ALL_INVARIANTS: &[(&str, &str)] = &[
-    (
-        "over_admissions",
-        "rate limiters: requests admitted beyond the limit of their client and window",
-    ),
-    (
-        "lockout_excess_attempts",
-        "lockout: failed logins evaluated beyond the limit in a window (password guesses an attacker got for free)",
-    ),
-    (
-        "double_holds",
-        "lock: an acquire succeeded while another holder's lease was certainly still valid",
-    ),
-    (
-        "fence_regressions",
-        "lock: a holder with a valid lease got a fencing token not above one already released",
-    ),
-    (
-        "duplicates_accepted",
-        "idempotency: a request key accepted more than once within its TTL",
-    ),
-    (
-        "lost_sessions",
-        "session: a live session read as missing before its TTL could have run out",
-    ),
-    (
-        "revoked_sessions_readable",
-        "session: a revoked session still read as valid",
-    ),
-];
+/// A correctness invariant the run counts violations of. Each one is
+/// declared here once: its name (the key in the summary's `invariants` and
+/// in `--slo`), what a violation means, and how it is decided (the
+/// README's table is generated from [`Invariant::how`] and checked by a
+/// test). Workloads name the invariants they check in their
+/// [`crate::workloads::Variant`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    /// Rate limiters: admitted beyond the limit.
+    OverAdmissions,
+    /// Lockout: failed logins evaluated beyond the limit.
+    LockoutExcessAttempts,
+    /// Lock: two holders with valid leases.
+    DoubleHolds,
+    /// Lock: a fencing token that did not grow.
+    FenceRegressions,
+    /// Idempotency: a request key accepted twice.
+    DuplicatesAccepted,
+    /// Session: a live session read as missing.
+    LostSessions,
+    /// Session: a revoked session read as valid.
+    RevokedSessionsReadable,
+}
+
+impl Invariant {
+    /// Every invariant, in the order tables list them.
+    pub const ALL: [Self; 7] = [
+        Self::OverAdmissions,
+        Self::LockoutExcessAttempts,
+        Self::DoubleHolds,
+        Self::FenceRegressions,
+        Self::DuplicatesAccepted,
+        Self::LostSessions,
+        Self::RevokedSessionsReadable,
+    ];
+
+    /// The key in the summary's `invariants` map and in `--slo` gates.
+    /// Summaries written by other versions are merged by this name, so it
+    /// never changes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OverAdmissions => "over_admissions",
+            Self::LockoutExcessAttempts => "lockout_excess_attempts",
+            Self::DoubleHolds => "double_holds",
+            Self::FenceRegressions => "fence_regressions",
+            Self::DuplicatesAccepted => "duplicates_accepted",
+            Self::LostSessions => "lost_sessions",
+            Self::RevokedSessionsReadable => "revoked_sessions_readable",
+        }
+    }
+
+    /// What one violation means, in one line.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::OverAdmissions => {
+                "rate limiters: requests admitted beyond the limit of their client and window"
+            }
+            Self::LockoutExcessAttempts => {
+                "lockout: failed logins evaluated beyond the limit in a window (password guesses an attacker got for free)"
+            }
+            Self::DoubleHolds => {
+                "lock: an acquire succeeded while another holder's lease was certainly still valid"
+            }
+            Self::FenceRegressions => {
+                "lock: a holder with a valid lease got a fencing token not above one already released"
+            }
+            Self::DuplicatesAccepted => {
+                "idempotency: a request key accepted more than once within its TTL"
+            }
+            Self::LostSessions => {
+                "session: a live session read as missing before its TTL could have run out"
+            }
+            Self::RevokedSessionsReadable => "session: a revoked session still read as valid",
+        }
+    }
+
+    /// How a violation is decided, and by what: the README's invariant table.
+    pub const fn how(self) -> &'static str {
+        match self {
+            Self::OverAdmissions => {
+                "fixed window ([`FixedWindowTracker`]): admissions per (client, window index), the window being part of the key. Sliding window ([`SlidingWindowTracker`]): the script returns the server time it admitted at; for every admission, admissions of its client in `(t - window, t]` must not exceed the limit (exact in any reply order). Token bucket ([`TokenBucketTracker`]): admissions replayed per client in server-time order through a reference bucket."
+            }
+            Self::LockoutExcessAttempts => {
+                "failed logins evaluated per account in any window, by server time ([`SlidingWindowTracker`] over the lockout's attempts)."
+            }
+            Self::DoubleHolds => {
+                "a shared \"current holder\" record per lock ([`LockTable`]), set on acquire and cleared before release; an acquire that finds another holder whose lease is certainly still valid (its acquire was sent less than the TTL before our reply) is a double hold; later, it is a lease takeover (a statistic)."
+            }
+            Self::FenceRegressions => {
+                "a holder with a valid lease got a fencing token not above one already released ([`LockTable`])."
+            }
+            Self::DuplicatesAccepted => {
+                "request ids accepted twice (`SET NX EX` said OK twice; [`OnceSet`])."
+            }
+            Self::LostSessions => {
+                "a session read as missing before its last successful touch's *send* time + TTL (the session workload's own record of live sessions)."
+            }
+            Self::RevokedSessionsReadable => {
+                "a session read as valid after its revoke (or its account's revoke-all) was acknowledged (the session workload's record of revoked sessions)."
+            }
+        }
+    }
+
+    /// The invariant called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Every name, comma separated (for error messages).
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+
+    /// The README's invariant table (markdown rows), from [`Self::how`]
+    /// with the rustdoc links turned into plain code spans.
+    pub fn table() -> String {
+        let mut out = String::from("| invariant | how it is decided |\n| --- | --- |\n");
+        for i in Self::ALL {
+            let how = i.how().replace("[`", "`").replace("`]", "`");
+            out.push_str(&format!("| `{}` | {how} |\n", i.name()));
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for Invariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// How late (server time) a result may arrive and still be checked in order.
 const LATENESS: Duration = Duration::from_secs(10);
@@ -61,18 +161,28 @@ fn shard_of(key: u64) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % SHARDS
 }
 
-/// Violation counters by invariant name, plus plain statistics.
+/// Violation counters by invariant, plus plain statistics.
 #[derive(Default)]
 pub struct Registry {
-    counters: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
+    counters: Mutex<BTreeMap<Invariant, Arc<AtomicU64>>>,
     stats: Mutex<BTreeMap<&'static str, Arc<AtomicU64>>>,
 }
 
 impl Registry {
     /// The counter of an invariant (created at zero on first use, so the
     /// summary lists every invariant the selected workloads check).
-    pub fn counter(&self, name: &'static str) -> Arc<AtomicU64> {
-        lock(&self.counters).entry(name).or_default().clone()
+    /// Takes the invariant or a reference to it, as a workload's list
+    /// yields it.
+    pub fn counter(&self, invariant: impl Borrow<Invariant>) -> Arc<AtomicU64> {
+        lock(&self.counters)
+            .entry(*invariant.borrow())
+            .or_default()
+            .clone()
+    }
+
+    /// The invariants that have a counter.
+    pub fn declared(&self) -> Vec<Invariant> {
+        lock(&self.counters).keys().copied().collect()
     }
 
     /// A statistic counter (not an invariant), such as `cache_hits`.
@@ -80,11 +190,11 @@ impl Registry {
         lock(&self.stats).entry(name).or_default().clone()
     }
 
-    /// Current violations per invariant.
+    /// Current violations per invariant name (the summary's keys).
     pub fn violations(&self) -> BTreeMap<String, u64> {
         lock(&self.counters)
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.load(Ordering::Relaxed)))
+            .map(|(k, v)| (k.name().to_owned(), v.load(Ordering::Relaxed)))
             .collect()
     }
 
@@ -356,8 +466,8 @@ impl LockTable {
         Self {
             ttl,
             slots: (0..locks).map(|_| Mutex::default()).collect(),
-            double_holds: registry.counter("double_holds"),
-            fence_regressions: registry.counter("fence_regressions"),
+            double_holds: registry.counter(Invariant::DoubleHolds),
+            fence_regressions: registry.counter(Invariant::FenceRegressions),
             takeovers: registry.stat("lock_takeovers_after_lease_expiry"),
         }
     }
@@ -514,6 +624,26 @@ mod tests {
         let t1 = Instant::now();
         table.acquired(0, 5, 4, t1, t1);
         assert_eq!(reg.violations()["fence_regressions"], 1);
+    }
+
+    #[test]
+    fn invariant_names_round_trip_and_are_unique() {
+        for (k, i) in Invariant::ALL.iter().enumerate() {
+            assert_eq!(Invariant::from_name(i.name()), Some(*i));
+            assert!(Invariant::ALL[..k].iter().all(|o| o.name() != i.name()));
+        }
+        assert_eq!(Invariant::from_name("over_admission"), None);
+    }
+
+    #[test]
+    fn readme_has_the_invariant_table_as_declared() {
+        let readme = include_str!("../../README.md");
+        for row in Invariant::table().lines() {
+            assert!(
+                readme.contains(row),
+                "README.md (loadtest, Invariants) is missing or has an old row:\n{row}"
+            );
+        }
     }
 
     #[test]

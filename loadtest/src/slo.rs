@@ -15,7 +15,7 @@
 //! sample fails: nothing proves it holds.
 
 use crate::duration::parse_micros;
-use crate::invariants::ALL_INVARIANTS;
+use crate::invariants::Invariant;
 use crate::summary::Summary;
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -108,7 +108,7 @@ pub enum Metric {
     /// Sum of all invariant violations.
     Invariants,
     /// One invariant's violations.
-    Invariant(String),
+    Invariant(Invariant),
 }
 
 /// One parsed gate.
@@ -199,11 +199,13 @@ fn parse_gate(raw: &str) -> Result<Gate, SloError> {
                 (Metric::OpsPerSec, number(rhs).ok_or_else(|| bad("number"))?)
             }
             "invariants" => (Metric::Invariants, number(rhs).ok_or_else(|| bad("count"))?),
-            n if ALL_INVARIANTS.iter().any(|(i, _)| *i == n) => (
-                Metric::Invariant(n.to_owned()),
-                number(rhs).ok_or_else(|| bad("count"))?,
-            ),
-            _ => return Err(unknown(&text, name)),
+            n => match Invariant::from_name(n) {
+                Some(inv) => (
+                    Metric::Invariant(inv),
+                    number(rhs).ok_or_else(|| bad("count"))?,
+                ),
+                None => return Err(unknown(&text, name)),
+            },
         }
     };
     Ok(Gate {
@@ -218,11 +220,7 @@ fn unknown(gate: &str, metric: &str) -> SloError {
     SloError::UnknownMetric {
         gate: gate.to_owned(),
         metric: metric.to_owned(),
-        known: ALL_INVARIANTS
-            .iter()
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(", "),
+        known: Invariant::names(),
     }
 }
 
@@ -271,8 +269,8 @@ fn measure(metric: &Metric, s: &Summary) -> (Option<f64>, &'static str) {
         Metric::Errors => (Some(s.errors_total as f64), "count"),
         Metric::OpsPerSec => (Some(s.ops_per_sec), "ops/s"),
         Metric::Invariants => (Some(s.invariants.values().sum::<u64>() as f64), "count"),
-        Metric::Invariant(name) => (
-            Some(s.invariants.get(name).copied().unwrap_or(0) as f64),
+        Metric::Invariant(inv) => (
+            Some(s.invariants.get(inv.name()).copied().unwrap_or(0) as f64),
             "count",
         ),
     }
@@ -304,7 +302,10 @@ mod tests {
             (gates[1].metric.clone(), gates[1].limit),
             (Metric::ErrorRate, 0.1)
         );
-        assert_eq!(gates[2].metric, Metric::Invariant("over_admissions".into()));
+        assert_eq!(
+            gates[2].metric,
+            Metric::Invariant(Invariant::OverAdmissions)
+        );
         assert_eq!(gates[2].cmp, Cmp::Eq);
         assert_eq!(gates[0].text, "p99<2ms");
     }

@@ -228,3 +228,55 @@ def test_checkov_passes_the_job_and_fails_a_weakened_one(with_job, tmp_path):
     for c in results["skipped_checks"]:
         assert c["check_id"] in ALLOWED_CHECKOV_SKIPS, f"unexpected skip {c['check_id']} on {c['resource']}"
         assert c["check_result"].get("suppress_comment"), f"skip of {c['check_id']} has no reason"
+
+
+# ---------------------------------------------------------------- the image
+import re  # noqa: E402
+import sys  # noqa: E402
+
+from conftest import REPO_ROOT, tool  # noqa: E402  (tests/iac/conftest.py)
+
+OFFLINE_SCRIPT = REPO_ROOT / "scripts" / "build-offline-images.sh"
+DOCKERFILE = REPO_ROOT / "loadtest" / "Dockerfile"
+
+
+def default_image() -> str:
+    """The chart's default loadtest image, repository:tag, from values.yaml."""
+    values = yaml.safe_load((REPO_ROOT / "helm" / "redis-hardened" / "values.yaml").read_text())
+    image = values["loadtest"]["image"]
+    return f"{image['repository']}:{image['tag']}"
+
+
+def test_chart_default_image_is_the_one_both_recipes_build():
+    """values.yaml, the offline script's LOADTEST_IMAGE default and the
+    Dockerfile's documented tag name the same image, so the Job finds the
+    image either recipe made."""
+    script = re.search(r'LOADTEST_IMAGE="\$\{LOADTEST_IMAGE:-([^}]+)\}"', OFFLINE_SCRIPT.read_text())
+    assert script, "scripts/build-offline-images.sh sets no LOADTEST_IMAGE default"
+    built = re.search(r"docker build -f loadtest/Dockerfile -t (\S+) \.", DOCKERFILE.read_text())
+    assert built, "loadtest/Dockerfile documents no `docker build ... -t IMAGE .` command"
+    assert script.group(1) == default_image() == built.group(1), (script.group(1), default_image(), built.group(1))
+
+
+def test_loadtest_image_runs_help():
+    """The image's entrypoint is a loadtest binary that runs (no missing
+    library, no missing loader): `loadtest --help` exits 0 with its usage.
+    The image is optional (scripts/build-offline-images.sh builds it only
+    once a loadtest binary exists), so a missing image is a skip with one
+    loud line, even with REQUIRE_DOCKER=1."""
+    image = default_image()
+    docker = tool("docker")
+    reason = None
+    if docker is None:
+        reason = "no docker client on PATH"
+    elif run([docker, "info", "--format", "{{.ServerVersion}}"], timeout=60).returncode != 0:
+        reason = "no Docker daemon answers"
+    elif run([docker, "image", "inspect", image], timeout=60).returncode != 0:
+        reason = f"image {image} not built (cargo build -p loadtest && scripts/build-offline-images.sh loadtest)"
+    if reason:
+        print(f"SKIPPING the loadtest image test: {reason}", file=sys.stderr)
+        pytest.skip(reason)
+    out = run([docker, "run", "--rm", "--network", "none", image, "--help"], timeout=120)
+    assert out.returncode == 0, f"docker run {image} --help exited {out.returncode}:\n{out.stdout}\n{out.stderr}"
+    assert "Usage: loadtest" in out.stdout, out.stdout[:2000]
+    assert "--workload" in out.stdout and "--rate" in out.stdout, out.stdout[:2000]

@@ -21,10 +21,13 @@ use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-static VARIANT: Variant = Variant {
+pub(super) static VARIANT: Variant = crate::variant! {
     name: "cache",
-    ops: &["cache:GET", "cache:SET_EX"],
-    scripts: &[],
+    models: "cache-aside: GET, on a miss load and SET EX; reports the hit ratio",
+    hidden: false,
+    ops: ["GET", "SET_EX"],
+    invariants: [],
+    scripts: [],
 };
 const GET: usize = 0;
 const SET: usize = 1;

@@ -17,10 +17,13 @@ use rand::Rng;
 use std::fmt::Write;
 use std::sync::Arc;
 
-static VARIANT: Variant = Variant {
+pub(super) static VARIANT: Variant = crate::variant! {
     name: "getset",
-    ops: &["getset:GET", "getset:SET"],
-    scripts: &[],
+    models: "plain GET/SET over a key space, to compare with redis-benchmark",
+    hidden: false,
+    ops: ["GET", "SET"],
+    invariants: [],
+    scripts: [],
 };
 const GET: usize = 0;
 const SET: usize = 1;

@@ -22,20 +22,26 @@
 //! ```
 
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::{OnceSet, Registry};
+use crate::invariants::{Invariant, OnceSet, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "idempotency",
-    ops: &["idempotency:SET_NX_EX"],
-    scripts: &[],
+    models: "idempotency keys: SET NX EX per request id, retries and duplicates rejected",
+    hidden: false,
+    ops: ["SET_NX_EX"],
+    invariants: [DuplicatesAccepted],
+    scripts: [],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "idempotency-broken",
-    ops: &["idempotency-broken:GET", "idempotency-broken:SET_EX"],
-    scripts: &[],
+    models: "BROKEN idempotency: GET then SET (check-then-act race)",
+    hidden: true,
+    ops: ["GET", "SET_EX"],
+    invariants: [DuplicatesAccepted],
+    scripts: [],
 };
 
 /// Duplicates repeat one of this many most recent ids.
@@ -64,7 +70,7 @@ impl Idempotency {
             broken,
             next_id: AtomicU64::new(0),
             accepted: OnceSet::default(),
-            duplicates_accepted: reg.counter("duplicates_accepted"),
+            duplicates_accepted: reg.counter(Invariant::DuplicatesAccepted),
             duplicates_rejected: reg.stat("idempotency_duplicates_rejected"),
         }
     }

@@ -44,26 +44,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "lock",
-    ops: &["lock:EVALSHA(acquire)", "lock:EVALSHA(release)"],
-    scripts: &[&ACQUIRE, &RELEASE],
+    models: "distributed lock: SET NX PX with a random token, fencing counter, compare-and-delete release",
+    hidden: false,
+    ops: ["EVALSHA(acquire)", "EVALSHA(release)"],
+    invariants: [DoubleHolds, FenceRegressions],
+    scripts: [&ACQUIRE, &RELEASE],
 };
-static NO_NX: Variant = Variant {
+pub(super) static NO_NX: Variant = crate::variant! {
     name: "lock-broken-nx",
-    ops: &[
-        "lock-broken-nx:EVALSHA(acquire)",
-        "lock-broken-nx:EVALSHA(release)",
-    ],
-    scripts: &[&ACQUIRE_NO_NX, &RELEASE],
+    models: "BROKEN lock: acquire with SET PX without NX",
+    hidden: true,
+    ops: ["EVALSHA(acquire)", "EVALSHA(release)"],
+    invariants: [DoubleHolds, FenceRegressions],
+    scripts: [&ACQUIRE_NO_NX, &RELEASE],
 };
-static UNSAFE_RELEASE: Variant = Variant {
+pub(super) static UNSAFE_RELEASE: Variant = crate::variant! {
     name: "lock-broken-release",
-    ops: &[
-        "lock-broken-release:EVALSHA(acquire)",
-        "lock-broken-release:DEL(release)",
-    ],
-    scripts: &[&ACQUIRE, &RELEASE],
+    models: "BROKEN lock: release with a plain DEL, without checking the token",
+    hidden: true,
+    ops: ["EVALSHA(acquire)", "DEL(release)"],
+    invariants: [DoubleHolds, FenceRegressions],
+    scripts: [&ACQUIRE, &RELEASE],
 };
 
 /// KEYS[1] lock, KEYS[2] fence counter; ARGV token, lease ms.

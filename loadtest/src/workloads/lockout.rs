@@ -29,24 +29,26 @@
 
 use super::ratelimit_sliding::{WindowLog, SCRIPT};
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::{Registry, SlidingWindowTracker};
+use crate::invariants::{Invariant, Registry, SlidingWindowTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "lockout",
-    ops: &["lockout:EVALSHA(reserve)", "lockout:ZREM(success)"],
-    scripts: &[&SCRIPT],
+    models: "login lockout: failed attempts per account in a sorted-set window, locked after --limit",
+    hidden: false,
+    ops: ["EVALSHA(reserve)", "ZREM(success)"],
+    invariants: [LockoutExcessAttempts],
+    scripts: [&SCRIPT],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "lockout-broken",
-    ops: &[
-        "lockout-broken:TIME",
-        "lockout-broken:ZREMRANGEBYSCORE+ZCARD",
-        "lockout-broken:ZADD+PEXPIRE",
-    ],
-    scripts: &[],
+    models: "BROKEN lockout: count failures, check the password, then record the failure",
+    hidden: true,
+    ops: ["TIME", "ZREMRANGEBYSCORE+ZCARD", "ZADD+PEXPIRE"],
+    invariants: [LockoutExcessAttempts],
+    scripts: [],
 };
 
 /// Share of attempts with a wrong password.
@@ -77,7 +79,7 @@ impl Lockout {
             tracker: SlidingWindowTracker::new(
                 p.limit,
                 p.window,
-                reg.counter("lockout_excess_attempts"),
+                reg.counter(Invariant::LockoutExcessAttempts),
             ),
             locked: reg.stat("lockout_refused_attempts"),
             logins: reg.stat("lockout_successful_logins"),

@@ -41,6 +41,7 @@ pub use crate::params::Params;
 pub use ctx::{Ctx, Reply, UserCore, METHOD};
 pub use registry::{listing, parse_spec, Selected, SpecError, WorkloadInfo, REGISTRY};
 
+use crate::invariants::Invariant;
 use crate::metrics::OpId;
 use crate::shared::RunShared;
 use goose::goose::Scenario;
@@ -49,17 +50,54 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
 /// One implementation of a workload, the correct one or a deliberately
-/// broken one: its name and what it sends. Every workload picks its variant
-/// when it is built, so names, key prefixes, operations and scripts of a
-/// variant always go together.
+/// broken one, declared once beside the code that runs it: its name, what
+/// it models, its operations, the invariants it is checked against and its
+/// scripts. The registry lists it with one line ([`registry`]); listings,
+/// `--workload`, the README table and the counters a run reports come from
+/// this declaration. Every workload picks its variant when it is built, so
+/// names, key prefixes, operations and scripts of a variant always go
+/// together. Write it with [`variant!`](crate::variant), which prefixes the
+/// operation names with the workload's name.
 pub struct Variant {
     /// `--workload` name.
     pub name: &'static str,
+    /// What application behaviour it models (one line, for listings).
+    pub models: &'static str,
+    /// A deliberately broken implementation, hidden from listings.
+    pub hidden: bool,
     /// Operation names (`workload:operation`), as Goose and the summary
     /// show them; indexes into this list name operations in [`Ctx`] calls.
     pub ops: &'static [&'static str],
+    /// Invariants it is checked against; building it creates exactly these
+    /// counters (the registry test holds the two together).
+    pub invariants: &'static [Invariant],
     /// Lua scripts to load before users start (so ACL problems show at once).
     pub scripts: &'static [&'static LazyLock<redis::Script>],
+}
+
+/// Declares a [`Variant`]: `ops` are given without the workload's name,
+/// which is prepended (`"GET"` in `getset` is `getset:GET`), so an
+/// operation's name can not disagree with its workload's.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! variant {
+    (
+        name: $name:literal,
+        models: $models:literal,
+        hidden: $hidden:expr,
+        ops: [$($op:literal),* $(,)?],
+        invariants: [$($inv:ident),* $(,)?],
+        scripts: [$($script:expr),* $(,)?] $(,)?
+    ) => {
+        $crate::workloads::Variant {
+            name: $name,
+            models: $models,
+            hidden: $hidden,
+            ops: &[$(concat!($name, ":", $op)),*],
+            invariants: &[$($crate::invariants::Invariant::$inv),*],
+            scripts: &[$($script),*],
+        }
+    };
 }
 
 impl Variant {
@@ -122,6 +160,8 @@ impl StepKeys {
 
 /// A workload with its type erased, as the run holds it.
 pub trait Runnable: Send + Sync {
+    /// Its declaration.
+    fn variant(&self) -> &'static Variant;
     /// Operation names.
     fn ops(&self) -> &'static [&'static str];
     /// Scripts to preload.

@@ -37,24 +37,27 @@
 //! ```
 
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::{FixedWindowTracker, Registry};
+use crate::invariants::{FixedWindowTracker, Invariant, Registry};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "ratelimit-fixed",
-    ops: &["ratelimit-fixed:MULTI"],
-    scripts: &[],
+    models: "fixed-window rate limit per client: MULTI { SET key 0 PX 2w NX; INCR key }",
+    hidden: false,
+    ops: ["MULTI"],
+    invariants: [OverAdmissions],
+    scripts: [],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "ratelimit-fixed-broken",
-    ops: &[
-        "ratelimit-fixed-broken:GET",
-        "ratelimit-fixed-broken:INCR+PEXPIRE",
-    ],
-    scripts: &[],
+    models: "BROKEN fixed window: GET, compare, then INCR (check-then-act race)",
+    hidden: true,
+    ops: ["GET", "INCR+PEXPIRE"],
+    invariants: [OverAdmissions],
+    scripts: [],
 };
 
 /// The fixed-window limiter.
@@ -80,7 +83,7 @@ impl FixedWindow {
             limit: p.limit,
             window_ms: (p.window.as_millis() as u64).max(1),
             broken,
-            tracker: FixedWindowTracker::new(p.limit, reg.counter("over_admissions")),
+            tracker: FixedWindowTracker::new(p.limit, reg.counter(Invariant::OverAdmissions)),
             rejected: reg.stat("ratelimit_rejected"),
         }
     }

@@ -25,24 +25,26 @@
 //! ```
 
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::{Registry, SlidingWindowTracker};
+use crate::invariants::{Invariant, Registry, SlidingWindowTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "ratelimit-sliding",
-    ops: &["ratelimit-sliding:EVALSHA"],
-    scripts: &[&SCRIPT],
+    models: "sliding-window rate limit per client: sorted set trimmed, counted and added in one Lua step",
+    hidden: false,
+    ops: ["EVALSHA"],
+    invariants: [OverAdmissions],
+    scripts: [&SCRIPT],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "ratelimit-sliding-broken",
-    ops: &[
-        "ratelimit-sliding-broken:TIME",
-        "ratelimit-sliding-broken:ZREMRANGEBYSCORE+ZCARD",
-        "ratelimit-sliding-broken:ZADD+PEXPIRE",
-    ],
-    scripts: &[],
+    models: "BROKEN sliding window: ZREMRANGEBYSCORE, ZCARD and ZADD as separate round trips",
+    hidden: true,
+    ops: ["TIME", "ZREMRANGEBYSCORE+ZCARD", "ZADD+PEXPIRE"],
+    invariants: [OverAdmissions],
+    scripts: [],
 };
 
 /// KEYS[1] the client's set; ARGV window µs, limit, unique member.
@@ -87,7 +89,11 @@ impl SlidingWindow {
             clients: p.clients,
             log: WindowLog::new(p),
             broken,
-            tracker: SlidingWindowTracker::new(p.limit, p.window, reg.counter("over_admissions")),
+            tracker: SlidingWindowTracker::new(
+                p.limit,
+                p.window,
+                reg.counter(Invariant::OverAdmissions),
+            ),
             rejected: reg.stat("ratelimit_rejected"),
         }
     }

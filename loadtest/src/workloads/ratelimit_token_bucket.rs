@@ -23,24 +23,26 @@
 //! ```
 
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::{Registry, TokenBucketTracker};
+use crate::invariants::{Invariant, Registry, TokenBucketTracker};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "ratelimit-token-bucket",
-    ops: &["ratelimit-token-bucket:EVALSHA"],
-    scripts: &[&SCRIPT],
+    models: "token bucket per client (burst = limit, refill = limit per window) in one Lua step",
+    hidden: false,
+    ops: ["EVALSHA"],
+    invariants: [OverAdmissions],
+    scripts: [&SCRIPT],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "ratelimit-token-bucket-broken",
-    ops: &[
-        "ratelimit-token-bucket-broken:TIME",
-        "ratelimit-token-bucket-broken:HMGET",
-        "ratelimit-token-bucket-broken:HSET+PEXPIRE",
-    ],
-    scripts: &[],
+    models: "BROKEN token bucket: read state, compute in the client, write back",
+    hidden: true,
+    ops: ["TIME", "HMGET", "HSET+PEXPIRE"],
+    invariants: [OverAdmissions],
+    scripts: [],
 };
 
 /// KEYS[1] the bucket; ARGV capacity, tokens per µs, TTL ms.
@@ -102,7 +104,11 @@ impl TokenBucket {
             per_us,
             ttl_ms: (p.window.as_millis() as u64).max(1) * 2,
             broken,
-            tracker: TokenBucketTracker::new(capacity, per_us, reg.counter("over_admissions")),
+            tracker: TokenBucketTracker::new(
+                capacity,
+                per_us,
+                reg.counter(Invariant::OverAdmissions),
+            ),
             rejected: reg.stat("ratelimit_rejected"),
         }
     }

@@ -3,12 +3,14 @@
 //! checked by a test) come from it.
 
 use super::{cache, getset, idempotency, lock, lockout, ratelimit_fixed};
-use super::{ratelimit_sliding, ratelimit_token_bucket, session, Params, Runnable};
-use crate::invariants::Registry;
+use super::{ratelimit_sliding, ratelimit_token_bucket, session, Params, Runnable, Variant};
+use crate::invariants::{Invariant, Registry};
 use std::sync::Arc;
 use thiserror::Error;
 
-/// One entry of [`REGISTRY`].
+/// One entry of [`REGISTRY`]: a workload's [`Variant`] and how to build
+/// it. The descriptive fields are copied from the variant by [`entry`], so
+/// they are never written twice.
 pub struct WorkloadInfo {
     /// `--workload` name.
     pub name: &'static str,
@@ -17,132 +19,78 @@ pub struct WorkloadInfo {
     /// Deliberately broken variant, hidden from listings.
     pub hidden: bool,
     /// Invariants it is checked against.
-    pub invariants: &'static [&'static str],
-    /// Builds it.
+    pub invariants: &'static [Invariant],
+    /// The declaration these fields come from.
+    pub variant: &'static Variant,
+    /// Builds the workload (which must run [`WorkloadInfo::variant`]; the
+    /// registry test checks it does).
     pub build: fn(&Params, &Registry) -> Arc<dyn Runnable>,
+}
+
+/// A registry line: the variant and its constructor.
+const fn entry(
+    variant: &'static Variant,
+    build: fn(&Params, &Registry) -> Arc<dyn Runnable>,
+) -> WorkloadInfo {
+    WorkloadInfo {
+        name: variant.name,
+        models: variant.models,
+        hidden: variant.hidden,
+        invariants: variant.invariants,
+        variant,
+        build,
+    }
 }
 
 /// Every workload, in the order listings show them.
 pub static REGISTRY: &[WorkloadInfo] = &[
-    WorkloadInfo {
-        name: "getset",
-        models: "plain GET/SET over a key space, to compare with redis-benchmark",
-        hidden: false,
-        invariants: &[],
-        build: |p, r| Arc::new(getset::GetSet::new(p, r)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-fixed",
-        models: "fixed-window rate limit per client: MULTI { SET key 0 PX 2w NX; INCR key }",
-        hidden: false,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_fixed::FixedWindow::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-sliding",
-        models: "sliding-window rate limit per client: sorted set trimmed, counted and added in one Lua step",
-        hidden: false,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_sliding::SlidingWindow::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-token-bucket",
-        models: "token bucket per client (burst = limit, refill = limit per window) in one Lua step",
-        hidden: false,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_token_bucket::TokenBucket::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "session",
-        models: "login sessions: create (SET EX), validate + touch (GET, EXPIRE), revoke, revoke all of a user",
-        hidden: false,
-        invariants: &["lost_sessions", "revoked_sessions_readable"],
-        build: |p, r| Arc::new(session::Sessions::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "lockout",
-        models: "login lockout: failed attempts per account in a sorted-set window, locked after --limit",
-        hidden: false,
-        invariants: &["lockout_excess_attempts"],
-        build: |p, r| Arc::new(lockout::Lockout::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "idempotency",
-        models: "idempotency keys: SET NX EX per request id, retries and duplicates rejected",
-        hidden: false,
-        invariants: &["duplicates_accepted"],
-        build: |p, r| Arc::new(idempotency::Idempotency::new(p, r, false)),
-    },
-    WorkloadInfo {
-        name: "lock",
-        models: "distributed lock: SET NX PX with a random token, fencing counter, compare-and-delete release",
-        hidden: false,
-        invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::Correct)),
-    },
-    WorkloadInfo {
-        name: "cache",
-        models: "cache-aside: GET, on a miss load and SET EX; reports the hit ratio",
-        hidden: false,
-        invariants: &[],
-        build: |p, r| Arc::new(cache::Cache::new(p, r)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-fixed-broken",
-        models: "BROKEN fixed window: GET, compare, then INCR (check-then-act race)",
-        hidden: true,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_fixed::FixedWindow::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-sliding-broken",
-        models: "BROKEN sliding window: ZREMRANGEBYSCORE, ZCARD and ZADD as separate round trips",
-        hidden: true,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_sliding::SlidingWindow::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "ratelimit-token-bucket-broken",
-        models: "BROKEN token bucket: read state, compute in the client, write back",
-        hidden: true,
-        invariants: &["over_admissions"],
-        build: |p, r| Arc::new(ratelimit_token_bucket::TokenBucket::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "session-broken",
-        models: "BROKEN session touch: PEXPIRE given seconds (sessions die a thousand times early)",
-        hidden: true,
-        invariants: &["lost_sessions", "revoked_sessions_readable"],
-        build: |p, r| Arc::new(session::Sessions::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "lockout-broken",
-        models: "BROKEN lockout: count failures, check the password, then record the failure",
-        hidden: true,
-        invariants: &["lockout_excess_attempts"],
-        build: |p, r| Arc::new(lockout::Lockout::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "idempotency-broken",
-        models: "BROKEN idempotency: GET then SET (check-then-act race)",
-        hidden: true,
-        invariants: &["duplicates_accepted"],
-        build: |p, r| Arc::new(idempotency::Idempotency::new(p, r, true)),
-    },
-    WorkloadInfo {
-        name: "lock-broken-nx",
-        models: "BROKEN lock: acquire with SET PX without NX",
-        hidden: true,
-        invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::NoNx)),
-    },
-    WorkloadInfo {
-        name: "lock-broken-release",
-        models: "BROKEN lock: release with a plain DEL, without checking the token",
-        hidden: true,
-        invariants: &["double_holds", "fence_regressions"],
-        build: |p, r| Arc::new(lock::Lock::new(p, r, lock::Kind::UnsafeRelease)),
-    },
+    entry(&getset::VARIANT, |p, r| Arc::new(getset::GetSet::new(p, r))),
+    entry(&ratelimit_fixed::CORRECT, |p, r| {
+        Arc::new(ratelimit_fixed::FixedWindow::new(p, r, false))
+    }),
+    entry(&ratelimit_sliding::CORRECT, |p, r| {
+        Arc::new(ratelimit_sliding::SlidingWindow::new(p, r, false))
+    }),
+    entry(&ratelimit_token_bucket::CORRECT, |p, r| {
+        Arc::new(ratelimit_token_bucket::TokenBucket::new(p, r, false))
+    }),
+    entry(&session::CORRECT, |p, r| {
+        Arc::new(session::Sessions::new(p, r, false))
+    }),
+    entry(&lockout::CORRECT, |p, r| {
+        Arc::new(lockout::Lockout::new(p, r, false))
+    }),
+    entry(&idempotency::CORRECT, |p, r| {
+        Arc::new(idempotency::Idempotency::new(p, r, false))
+    }),
+    entry(&lock::CORRECT, |p, r| {
+        Arc::new(lock::Lock::new(p, r, lock::Kind::Correct))
+    }),
+    entry(&cache::VARIANT, |p, r| Arc::new(cache::Cache::new(p, r))),
+    entry(&ratelimit_fixed::BROKEN, |p, r| {
+        Arc::new(ratelimit_fixed::FixedWindow::new(p, r, true))
+    }),
+    entry(&ratelimit_sliding::BROKEN, |p, r| {
+        Arc::new(ratelimit_sliding::SlidingWindow::new(p, r, true))
+    }),
+    entry(&ratelimit_token_bucket::BROKEN, |p, r| {
+        Arc::new(ratelimit_token_bucket::TokenBucket::new(p, r, true))
+    }),
+    entry(&session::BROKEN, |p, r| {
+        Arc::new(session::Sessions::new(p, r, true))
+    }),
+    entry(&lockout::BROKEN, |p, r| {
+        Arc::new(lockout::Lockout::new(p, r, true))
+    }),
+    entry(&idempotency::BROKEN, |p, r| {
+        Arc::new(idempotency::Idempotency::new(p, r, true))
+    }),
+    entry(&lock::NO_NX, |p, r| {
+        Arc::new(lock::Lock::new(p, r, lock::Kind::NoNx))
+    }),
+    entry(&lock::UNSAFE_RELEASE, |p, r| {
+        Arc::new(lock::Lock::new(p, r, lock::Kind::UnsafeRelease))
+    }),
 ];
 
 /// A workload chosen on the command line.
@@ -223,7 +171,8 @@ pub fn listing(include_hidden: bool) -> String {
         let inv = if w.invariants.is_empty() {
             String::new()
         } else {
-            format!(" [checks: {}]", w.invariants.join(", "))
+            let names: Vec<&str> = w.invariants.iter().map(|i| i.name()).collect();
+            format!(" [checks: {}]", names.join(", "))
         };
         out.push_str(&format!("  {:width$}  {}{inv}\n", w.name, w.models));
     }
@@ -231,7 +180,7 @@ pub fn listing(include_hidden: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::Duration;
 
@@ -256,8 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn registry_names_are_unique_and_ops_are_prefixed() {
-        let reg = Registry::default();
+    fn registry_names_are_unique_ops_prefixed_and_invariants_counted() {
         let p = test_params();
         for (i, w) in REGISTRY.iter().enumerate() {
             assert!(
@@ -265,7 +213,14 @@ mod tests {
                 "{} twice",
                 w.name
             );
+            let reg = Registry::default();
             let built = (w.build)(&p, &reg);
+            assert!(
+                std::ptr::eq(built.variant(), w.variant),
+                "{}: its constructor builds {}",
+                w.name,
+                built.variant().name
+            );
             for op in built.ops() {
                 assert!(
                     op.starts_with(&format!("{}:", w.name)),
@@ -273,14 +228,20 @@ mod tests {
                     w.name
                 );
             }
-            for inv in w.invariants {
-                assert!(
-                    crate::invariants::ALL_INVARIANTS
-                        .iter()
-                        .any(|(n, _)| n == inv),
-                    "{inv}"
-                );
-            }
+            // The invariants a workload declares are the counters it
+            // creates: a checker added without declaring it (or a
+            // declaration with no checker) fails here.
+            let mut declared = w.invariants.to_vec();
+            declared.sort();
+            assert_eq!(reg.declared(), declared, "{}", w.name);
+        }
+        for inv in Invariant::ALL {
+            assert!(
+                REGISTRY
+                    .iter()
+                    .any(|w| !w.hidden && w.invariants.contains(&inv)),
+                "{inv} is checked by no listed workload"
+            );
         }
         assert!(!listing(false).contains("broken"));
         assert!(listing(true).contains("lock-broken-nx"));

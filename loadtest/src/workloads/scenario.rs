@@ -23,10 +23,12 @@ const TRANSACTION_BUDGET: Duration = Duration::from_millis(100);
 const BACKOFF_STEP: Duration = Duration::from_millis(200);
 
 /// How long an open-loop transaction lasts, waits for intended starts
-/// included: one user interval, within these bounds. Every return to Goose
-/// costs a transaction's bookkeeping (about 13 µs measured with 5,000
-/// users): a user with one action every 1.7 s that came back every 250 ms
-/// spent 86 µs of client CPU per operation. Goose ends a user only between
+/// included: `--actions-per-transaction` user intervals, within these
+/// bounds. Every return to Goose costs a transaction's bookkeeping (about
+/// 13 µs measured with 5,000 users): a user with one action every 1.7 s
+/// that came back every 250 ms spent 86 µs of client CPU per operation, and
+/// a budget of one interval still meant one Goose transaction (and one
+/// extra timer wake-up) per action. Goose ends a user only between
 /// transactions, so the upper bound is how late a run may end.
 const OPEN_LOOP_BUDGET_MIN: Duration = Duration::from_millis(250);
 const OPEN_LOOP_BUDGET_MAX: Duration = Duration::from_secs(2);
@@ -43,6 +45,10 @@ impl<S> Clone for Slot<S> {
 }
 
 impl<W: Workload> Runnable for W {
+    fn variant(&self) -> &'static super::Variant {
+        Workload::variant(self)
+    }
+
     fn ops(&self) -> &'static [&'static str] {
         self.variant().ops
     }
@@ -92,9 +98,16 @@ impl<W: Workload> Runnable for W {
 
 async fn on_start<W: Workload>(user: &mut GooseUser, w: &W, run: &RunShared) {
     run.user_started();
+    let started = Instant::now();
     let mut core = UserCore::new(user.weighted_users_index, run.pace);
     let state = w.new_state(&mut core);
     connect_if_needed(user, &mut core, run).await;
+    // The schedule starts once the user is connected (see
+    // `Schedule::restart`), at the same random phase it was given.
+    if let Some(s) = core.schedule.as_mut() {
+        let phase = s.next().saturating_duration_since(started);
+        s.restart(Instant::now(), phase);
+    }
     run.hists.flush(&mut core.rec, core.index);
     user.set_session_data(Slot(Arc::new(Mutex::new(Some(Box::new((core, state)))))));
 }
@@ -190,18 +203,26 @@ async fn run_paced<W: Workload>(
     state: &mut W::State,
 ) {
     let budget = core.schedule.as_ref().map_or(OPEN_LOOP_BUDGET_MIN, |s| {
-        s.interval()
-            .clamp(OPEN_LOOP_BUDGET_MIN, OPEN_LOOP_BUDGET_MAX)
+        open_loop_budget(s.interval(), run.params.actions_per_transaction)
     });
     let deadline = Instant::now() + budget;
-    for _ in 0..run.params.actions_per_transaction {
+    // `ran`: actions this transaction has run so far.
+    for ran in 0..run.params.actions_per_transaction {
         let Some(wake) = core.schedule.as_ref().map(Schedule::wake_at) else {
             return;
         };
         if wake > Instant::now() {
             if wake > deadline {
-                // Back to Goose, which ends the user here if the run is over.
-                tokio::time::sleep_until(deadline.into()).await;
+                // Back to Goose, which ends the user here if the run is
+                // over. After an action, at once: the next transaction
+                // sleeps until `wake`, within its budget when the budget is
+                // at least one interval, so sleeping to the deadline first
+                // would only cost a wake-up. With no action run yet (an
+                // interval longer than the longest budget), sleep to the
+                // deadline, or Goose would call straight back in a loop.
+                if ran == 0 {
+                    tokio::time::sleep_until(deadline.into()).await;
+                }
                 return;
             }
             tokio::time::sleep_until(wake.into()).await;
@@ -227,6 +248,36 @@ async fn run_paced<W: Workload>(
         w.action(&mut ctx, state).await;
         if Instant::now() >= deadline {
             return;
+        }
+    }
+}
+
+/// The budget of an open-loop transaction for a user `interval` apart with
+/// `actions` per transaction (see [`OPEN_LOOP_BUDGET_MIN`]).
+fn open_loop_budget(interval: Duration, actions: u32) -> Duration {
+    interval
+        .saturating_mul(actions.max(1))
+        .clamp(OPEN_LOOP_BUDGET_MIN, OPEN_LOOP_BUDGET_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_loop_transaction_spans_several_actions_within_bounds() {
+        let ms = Duration::from_millis;
+        // 5,000 users at 10,000 actions/s: 500 ms apart, four actions per
+        // Goose transaction instead of one.
+        assert_eq!(open_loop_budget(ms(500), 32), ms(2000));
+        assert_eq!(open_loop_budget(ms(1), 32), ms(250));
+        assert_eq!(open_loop_budget(ms(100), 1), ms(250));
+        assert_eq!(open_loop_budget(ms(5000), 32), ms(2000));
+        assert_eq!(open_loop_budget(ms(100), 0), ms(250));
+        // Never less than one interval, so an intended start always falls
+        // within the next transaction and returning early never spins.
+        for i in [1, 50, 250, 700, 1900] {
+            assert!(open_loop_budget(ms(i), 1) >= ms(i).min(OPEN_LOOP_BUDGET_MAX));
         }
     }
 }

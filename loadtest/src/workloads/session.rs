@@ -39,7 +39,7 @@
 //! ```
 
 use super::{Ctx, Params, StepKeys, UserCore, Variant, Workload};
-use crate::invariants::Registry;
+use crate::invariants::{Invariant, Registry};
 use crate::keys::tag;
 use rand::Rng;
 use std::collections::VecDeque;
@@ -47,27 +47,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-static CORRECT: Variant = Variant {
+pub(super) static CORRECT: Variant = crate::variant! {
     name: "session",
-    ops: &[
-        "session:create",
-        "session:validate",
-        "session:revoke",
-        "session:revoke-all",
-        "session:check-revoked",
-    ],
-    scripts: &[&REVOKE_ALL_SCRIPT],
+    models: "login sessions: create (SET EX), validate + touch (GET, EXPIRE), revoke, revoke all of a user",
+    hidden: false,
+    ops: ["create", "validate", "revoke", "revoke-all", "check-revoked"],
+    invariants: [LostSessions, RevokedSessionsReadable],
+    scripts: [&REVOKE_ALL_SCRIPT],
 };
-static BROKEN: Variant = Variant {
+pub(super) static BROKEN: Variant = crate::variant! {
     name: "session-broken",
-    ops: &[
-        "session-broken:create",
-        "session-broken:validate",
-        "session-broken:revoke",
-        "session-broken:revoke-all",
-        "session-broken:check-revoked",
-    ],
-    scripts: &[&REVOKE_ALL_SCRIPT],
+    models: "BROKEN session touch: PEXPIRE given seconds (sessions die a thousand times early)",
+    hidden: true,
+    ops: ["create", "validate", "revoke", "revoke-all", "check-revoked"],
+    invariants: [LostSessions, RevokedSessionsReadable],
+    scripts: [&REVOKE_ALL_SCRIPT],
 };
 const CREATE: usize = 0;
 const VALIDATE: usize = 1;
@@ -150,8 +144,8 @@ impl Sessions {
             variant,
             ttl_s: p.session_ttl.as_secs_f64().round().max(1.0) as u64,
             broken,
-            lost: reg.counter("lost_sessions"),
-            revoked_readable: reg.counter("revoked_sessions_readable"),
+            lost: reg.counter(Invariant::LostSessions),
+            revoked_readable: reg.counter(Invariant::RevokedSessionsReadable),
             expired: reg.stat("sessions_expired"),
         }
     }
@@ -252,15 +246,7 @@ impl Sessions {
             .arg(&st.live[i].id)
             .ignore();
         let revoked = ctx.pipe::<()>(REVOKE, &p).await.value.is_some();
-        // A failed revoke (a timeout, a dropped connection) may still have
-        // run on the server: the session is neither certainly live nor
-        // certainly revoked, so it leaves both checks. Keeping it live made
-        // a later read count as a lost session (seen with 5,000 users at
-        // 10,000 actions/s, where replies took over the 2 s timeout).
-        st.live.swap_remove(i);
-        if revoked {
-            remember(st, key);
-        }
+        revoked_one(st, i, key, revoked);
     }
 
     async fn revoke_all(&self, ctx: &mut Ctx<'_>, st: &mut State) {
@@ -269,18 +255,7 @@ impl Sessions {
         let mut inv = REVOKE_ALL_SCRIPT.prepare_invoke();
         inv.key(&keys.sessions).arg(&keys.session_prefix);
         let revoked = ctx.script::<i64>(REVOKE_ALL, &inv).await.value.is_some();
-        // As in `revoke`: after a failure the account's sessions are of
-        // unknown state and leave both checks.
-        let (gone, kept): (Vec<Live>, Vec<Live>) = std::mem::take(&mut st.live)
-            .into_iter()
-            .partition(|l| l.account == account);
-        st.live = kept;
-        if revoked {
-            for l in gone {
-                let key = st.accounts[account].session_key(&l.id);
-                remember(st, key);
-            }
-        }
+        revoked_account(st, account, revoked);
     }
 
     async fn check_revoked(&self, ctx: &mut Ctx<'_>, st: &mut State) {
@@ -292,6 +267,37 @@ impl Sessions {
             .await;
         if let Some(Some(_)) = reply.value {
             self.revoked_readable.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Books the revoke of live session `i` (key `key`); `acked` when the
+/// server answered it.
+///
+/// A failed revoke (a timeout, a dropped connection) may still have run on
+/// the server: the session is neither certainly live nor certainly
+/// revoked, so it leaves both checks. Keeping it live made a later read
+/// count as a lost session (seen with 5,000 users at 10,000 actions/s,
+/// where replies took over the 2 s timeout; fixed in 324877d).
+fn revoked_one(st: &mut State, i: usize, key: String, acked: bool) {
+    st.live.swap_remove(i);
+    if acked {
+        remember(st, key);
+    }
+}
+
+/// Books the revoke of every session of `account`; as in [`revoked_one`],
+/// after a failure the account's sessions are of unknown state and leave
+/// both checks.
+fn revoked_account(st: &mut State, account: usize, acked: bool) {
+    let (gone, kept): (Vec<Live>, Vec<Live>) = std::mem::take(&mut st.live)
+        .into_iter()
+        .partition(|l| l.account == account);
+    st.live = kept;
+    if acked {
+        for l in gone {
+            let key = st.accounts[account].session_key(&l.id);
+            remember(st, key);
         }
     }
 }
@@ -358,5 +364,72 @@ impl Workload for Sessions {
         } else {
             self.validate(ctx, st).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::registry::tests::test_params;
+
+    fn state_with(w: &Sessions, accounts: &[usize]) -> State {
+        let now = Instant::now();
+        State {
+            accounts: (0..ACCOUNTS).map(|a| w.user_account(0, a)).collect(),
+            live: accounts
+                .iter()
+                .enumerate()
+                .map(|(n, &account)| Live {
+                    id: format!("0-{n}"),
+                    account,
+                    alive_until: now + Duration::from_secs(60),
+                })
+                .collect(),
+            revoked: VecDeque::new(),
+        }
+    }
+
+    /// Regression (324877d): a revoke whose reply never came may or may
+    /// not have run, so the session must leave the lost-session check
+    /// (kept live, a later read of the deleted key counted as lost) and
+    /// must not join the revoked check either.
+    #[test]
+    fn failed_revoke_leaves_the_session_out_of_both_checks() {
+        let w = Sessions::new(&test_params(), &Registry::default(), false);
+        let mut st = state_with(&w, &[0, 1]);
+        let key = st.accounts[0].session_key("0-0");
+        revoked_one(&mut st, 0, key.clone(), false);
+        assert!(
+            st.live.iter().all(|l| l.id != "0-0"),
+            "still checked as live"
+        );
+        assert!(st.revoked.is_empty(), "checked as revoked");
+        assert_eq!(st.live.len(), 1);
+
+        let key = st.accounts[1].session_key("0-1");
+        revoked_one(&mut st, 0, key, true);
+        assert!(st.live.is_empty());
+        assert_eq!(st.revoked.len(), 1, "an acknowledged revoke is checked");
+    }
+
+    /// Regression (324877d), revoke-all: every session of the account
+    /// leaves both checks when the script's reply is lost; the other
+    /// account's sessions stay live.
+    #[test]
+    fn failed_revoke_all_leaves_the_accounts_sessions_out_of_both_checks() {
+        let w = Sessions::new(&test_params(), &Registry::default(), false);
+        let mut st = state_with(&w, &[0, 1, 0]);
+        revoked_account(&mut st, 0, false);
+        assert_eq!(
+            st.live.iter().map(|l| l.account).collect::<Vec<_>>(),
+            [1],
+            "account 0's sessions still checked as live"
+        );
+        assert!(st.revoked.is_empty(), "checked as revoked");
+
+        let mut st = state_with(&w, &[0, 1, 0]);
+        revoked_account(&mut st, 0, true);
+        assert_eq!(st.live.len(), 1);
+        assert_eq!(st.revoked.len(), 2, "acknowledged: both are checked");
     }
 }
