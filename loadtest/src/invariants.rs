@@ -446,6 +446,14 @@ impl TokenBucketTracker {
 /// new acquire happened at the latest when its reply was *received*. Later
 /// than that, the other holder merely outlived its lease (a takeover, counted
 /// as a statistic): exactly the case fencing tokens exist for.
+///
+/// Records are made after the reply, and a user may be held up between its
+/// reply and its record (it yields to Goose's metrics channel there), so the
+/// record found may belong to an acquire that happened *after* ours on the
+/// server. Only what the round trips prove counts: an acquire received
+/// before the other was sent certainly came first, and a double hold is
+/// called only if the later acquire certainly fell in the earlier one's
+/// lease, in every order the two round trips allow.
 pub struct LockTable {
     ttl: Duration,
     slots: Vec<Mutex<LockSlot>>,
@@ -456,8 +464,33 @@ pub struct LockTable {
 
 #[derive(Default)]
 struct LockSlot {
-    holder: Option<(u64, Instant)>,
+    holder: Option<Acquire>,
     last_released_fence: i64,
+    /// When the release of `last_released_fence` was recorded (after that
+    /// holder's acquire reply, before its release was sent).
+    last_released_at: Option<Instant>,
+}
+
+/// One successful acquire as the client saw it.
+#[derive(Clone, Copy)]
+struct Acquire {
+    id: u64,
+    sent: Instant,
+    received: Instant,
+}
+
+impl Acquire {
+    /// Whether this acquire and `later` certainly both held the lock at
+    /// once: `later` succeeded before this one's lease could have run out
+    /// (the lease lasts at least from `sent` for `ttl`).
+    fn overlapped_by(&self, later: &Acquire, ttl: Duration) -> bool {
+        later.received < self.sent + ttl
+    }
+
+    /// Whether this acquire may have run on the server before `other`.
+    fn may_precede(&self, other: &Acquire) -> bool {
+        self.sent < other.received
+    }
 }
 
 impl LockTable {
@@ -479,17 +512,32 @@ impl LockTable {
             return;
         };
         let mut slot = lock(slot);
-        if let Some((_, other_sent)) = slot.holder {
-            if received < other_sent + self.ttl {
+        let ours = Acquire { id, sent, received };
+        let mut holder = ours;
+        if let Some(other) = slot.holder {
+            // In each order the round trips allow, the second acquire must
+            // have landed in the first one's lease for a certain double hold.
+            let other_first = !other.may_precede(&ours) || other.overlapped_by(&ours, self.ttl);
+            let ours_first = !ours.may_precede(&other) || ours.overlapped_by(&other, self.ttl);
+            if other_first && ours_first {
                 self.double_holds.fetch_add(1, Ordering::Relaxed);
             } else {
                 self.takeovers.fetch_add(1, Ordering::Relaxed);
             }
+            if !other.may_precede(&ours) {
+                // Ours certainly ran first and was recorded late: `other`
+                // holds the lock now.
+                holder = other;
+            }
         }
-        if fence <= slot.last_released_fence && received < sent + self.ttl {
+        // A lower fence than one released is a regression only if our
+        // acquire was sent after that release was recorded, hence after the
+        // acquire that took the higher fence.
+        let after_release = slot.last_released_at.is_some_and(|at| sent >= at);
+        if fence <= slot.last_released_fence && after_release && received < sent + self.ttl {
             self.fence_regressions.fetch_add(1, Ordering::Relaxed);
         }
-        slot.holder = Some((id, sent));
+        slot.holder = Some(holder);
     }
 
     /// Clears the record of `lock` if `id` still holds it; call before
@@ -499,10 +547,13 @@ impl LockTable {
             return;
         };
         let mut slot = lock(slot);
-        if slot.holder.is_some_and(|(h, _)| h == id) {
+        if slot.holder.is_some_and(|h| h.id == id) {
             slot.holder = None;
         }
-        slot.last_released_fence = slot.last_released_fence.max(fence);
+        if fence >= slot.last_released_fence {
+            slot.last_released_fence = fence;
+            slot.last_released_at = Some(Instant::now());
+        }
     }
 }
 
@@ -624,6 +675,34 @@ mod tests {
         let t1 = Instant::now();
         table.acquired(0, 5, 4, t1, t1);
         assert_eq!(reg.violations()["fence_regressions"], 1);
+    }
+
+    #[test]
+    fn lock_table_judges_a_late_record_by_the_round_trips_not_the_record_order() {
+        let ttl = Duration::from_millis(20);
+        let ms = Duration::from_millis;
+        let reg = Registry::default();
+        let table = LockTable::new(1, ttl, &reg);
+        let t0 = Instant::now();
+        // Holder 1's acquire ran at ~0 ms, but its user was held up before
+        // recording; its lease ran out and holder 2 took the lock at ~30 ms
+        // and recorded first. Holder 1's late record is not a double hold,
+        // and its lower fence is not a regression: 2's release came later.
+        table.acquired(0, 2, 2, t0 + ms(30), t0 + ms(31));
+        table.acquired(0, 1, 1, t0, t0 + ms(1));
+        assert_eq!(reg.total(), 0, "{:?}", reg.violations());
+        assert_eq!(reg.stats()["lock_takeovers_after_lease_expiry"], 1.0);
+        table.releasing(0, 1, 1);
+        // Holder 2 still holds (the late record did not replace it): a third
+        // acquire inside 2's lease is a double hold.
+        table.acquired(0, 3, 3, t0 + ms(32), t0 + ms(33));
+        assert_eq!(reg.violations()["double_holds"], 1);
+        // Recorded late the other way round but inside the lease: still one.
+        let reg = Registry::default();
+        let table = LockTable::new(1, ttl, &reg);
+        table.acquired(0, 2, 2, t0 + ms(5), t0 + ms(6));
+        table.acquired(0, 1, 1, t0, t0 + ms(1));
+        assert_eq!(reg.violations()["double_holds"], 1);
     }
 
     #[test]
