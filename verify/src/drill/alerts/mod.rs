@@ -66,6 +66,10 @@ const TILT: Duration = Duration::from_secs(40);
 /// Bound for the replication links a failover drops to come back (and
 /// their alerts to clear) before the link fault.
 const LINKS_BACK: Duration = Duration::from_secs(30);
+/// Bound for the promoted node to report itself primary once the Sentinels
+/// name it (seen in CI: every Sentinel named it while it still said
+/// replica).
+const PROMOTED: Duration = Duration::from_secs(15);
 
 /// `monitoring.alerts-fire` with the project's rules.
 pub struct AlertsFire;
@@ -340,7 +344,7 @@ async fn faults(
     clear_before(ctx, watch, &changed).await?;
     out_of_tilt(ctx).await?;
     failover::sentinel_coordinated(ctx, &old).await?;
-    let new = ctx.deployment.primary().await?.id.clone();
+    let new = promoted_primary(ctx).await?;
     // From the promotion seen (the alert may fire before this instant,
     // which reads as t=0).
     watch.arm(
@@ -565,4 +569,18 @@ async fn restore(ctx: &mut DrillCtx<'_>, undo: &mut Undo) -> Result<(), DrillErr
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+/// The primary after a failover. The Sentinels can name the promoted node a
+/// moment before its own ROLE says master, which the lookup refuses as
+/// "not a primary (yet)": ask again every 100 ms, bounded by [`PROMOTED`].
+async fn promoted_primary(ctx: &DrillCtx<'_>) -> Result<String, DrillError> {
+    let deadline = Instant::now() + PROMOTED;
+    loop {
+        match ctx.deployment.primary().await {
+            Ok(node) => return Ok(node.id.clone()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
