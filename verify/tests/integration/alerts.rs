@@ -7,7 +7,9 @@
 //! judgement (absent, pending only, late) is unit-tested over captured
 //! `/api/v1/alerts` replies in `verify/src/drill/alerts/watch.rs`.
 
-use super::common::{launch_topology, options, password_file, run_json, runtime, verify_bin};
+use super::common::{
+    launch_topology, options, password_file, run_json, runtime, sentinel_target_url, verify_bin,
+};
 use std::time::{Duration, Instant};
 use topology::{Deployment, Launcher, Profile, Topology};
 use verify::check::Status;
@@ -199,13 +201,7 @@ fn process_alerts_fire_on_an_existing_target_with_its_prometheus() {
     }
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), &d.credentials.as_ref().unwrap().admin);
-    let url = format!(
-        "redis+sentinel://{}/mymaster",
-        d.sentinels()
-            .map(|s| format!("127.0.0.1:{}", s.reachable.port))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let url = sentinel_target_url(&d);
     let pw_s = pw.display().to_string();
     let (code, report, stderr) = run_json(&[
         "--target",

@@ -77,6 +77,16 @@ pub fn password_file(dir: &Path, secret: &Secret) -> PathBuf {
     p
 }
 
+/// The `redis+sentinel://` target of a launched Sentinel deployment, through
+/// its Sentinels' published loopback ports.
+pub fn sentinel_target_url(d: &Deployment) -> String {
+    let sentinels: Vec<String> = d
+        .sentinels()
+        .map(|s| format!("127.0.0.1:{}", s.reachable.port))
+        .collect();
+    format!("redis+sentinel://{}/mymaster", sentinels.join(","))
+}
+
 /// Runs verify with `--format json` and returns (exit code, report, stderr).
 pub fn run_json(args: &[&str]) -> (i32, Value, String) {
     let out = verify_bin()

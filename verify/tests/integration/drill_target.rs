@@ -127,13 +127,7 @@ fn process_existing_sentinel_is_drilled_through_node_control_commands() {
     sentinel_set(&rt, &d, "failover-timeout", "10000");
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), &d.credentials.as_ref().unwrap().admin);
-    let url = format!(
-        "redis+sentinel://{}/mymaster",
-        d.sentinels()
-            .map(|s| format!("127.0.0.1:{}", s.reachable.port))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let url = sentinel_target_url(&d);
     let svg = dir.path().join("drills.svg");
     let (pw_s, svg_s) = (pw.display().to_string(), svg.display().to_string());
     let (code, report, stderr) = run_json(&[
